@@ -1,0 +1,69 @@
+# mod_agentchat build.  The module is built with apxs; the core in src/ is also
+# compiled directly into the cmocka unit-test binaries.
+APXS      ?= apxs
+APACHECTL ?= apachectl
+CC        ?= gcc
+
+SRC_CORE  := $(sort $(wildcard src/*.c src/tools/*.c))
+SRC_MOD   := mod_agentchat.c $(SRC_CORE)
+HDRS      := $(wildcard src/*.h src/tools/*.h)
+
+WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+STD       := -std=c11 -D_GNU_SOURCE
+LIBS      := -lcurl -ljansson -lcrypto
+
+APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null) \
+              $(shell apu-1-config --includes 2>/dev/null)
+APR_LIBS   := $(shell apr-1-config --link-ld 2>/dev/null) $(shell apu-1-config --link-ld 2>/dev/null)
+
+MODULE    := .libs/mod_agentchat.so
+
+.SECONDARY:
+
+.PHONY: all install test unit integration deps run bench clean check-format
+
+all: $(MODULE)
+
+$(MODULE): $(SRC_MOD) $(HDRS)
+	$(APXS) -c -o mod_agentchat.la -Wc,"$(STD) $(WARN) -O2 -g" -Isrc $(SRC_MOD) $(LIBS)
+
+install: $(MODULE)
+	$(APXS) -i -n agentchat mod_agentchat.la
+	install -m 0644 conf/agentchat.load /etc/apache2/mods-available/agentchat.load 2>/dev/null || true
+	install -m 0644 conf/agentchat.conf /etc/apache2/mods-available/agentchat.conf 2>/dev/null || true
+
+# ---- unit tests (cmocka) ------------------------------------------------------
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
+CORE_OBJ  := $(patsubst %.c,build/obj/%.o,$(SRC_CORE))
+
+build/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -O1 -g -Isrc $(APR_CFLAGS) -c $< -o $@
+
+build/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
+	    -lcmocka $(LIBS) $(APR_LIBS)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+# ---- integration tests (real httpd + Cosmos-protocol server + scripted model) --
+deps:
+	@tests/install-deps.sh
+
+integration: $(MODULE)
+	cd tests && node --test --test-concurrency=1 --test-timeout=120000 integration/
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) integration
+
+clean:
+	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.o src/*.slo src/.libs \
+	    src/tools/*.lo src/tools/*.o src/tools/*.slo src/tools/.libs
+
+check-format:
+	clang-format --dry-run --Werror mod_agentchat.c src/*.c src/*.h src/tools/*.c src/tools/*.h
