@@ -10,7 +10,7 @@ HDRS      := $(wildcard src/*.h src/tools/*.h)
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 STD       := -std=c11 -D_GNU_SOURCE
-LIBS      := -lcurl -ljansson -lcrypto
+LIBS      := -lcurl -ljansson -lcrypto -lm
 
 APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null) \
               $(shell apu-1-config --includes 2>/dev/null)
@@ -25,7 +25,10 @@ MODULE    := .libs/mod_agentchat.so
 all: $(MODULE)
 
 $(MODULE): $(SRC_MOD) $(HDRS)
-	$(APXS) -c -o mod_agentchat.la -Wc,"$(STD) $(WARN) -O2 -g" -Isrc $(SRC_MOD) $(LIBS)
+	@mkdir -p build
+	@echo "  APXS  mod_agentchat.la (log: build/apxs.log)"
+	@$(APXS) -c -o mod_agentchat.la -Wc,"$(STD) $(WARN) -O2 -g" -Isrc $(SRC_MOD) $(LIBS) \
+	    > build/apxs.log 2>&1 || { cat build/apxs.log; exit 1; }
 
 install: $(MODULE)
 	$(APXS) -i -n agentchat mod_agentchat.la

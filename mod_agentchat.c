@@ -1,0 +1,639 @@
+/* mod_agentchat: httpd glue only — module record, directives, hooks and the
+ * `agentchat` handler that hands requests to the core (src/ac_api.c). */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "ap_mpm.h"
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+#include <apr_thread_mutex.h>
+
+#include "ac_api.h"
+#include "ac_config.h"
+#include "ac_cosmos.h"
+#include "ac_cosmos_auth.h"
+#include "ac_http.h"
+#include "ac_json.h"
+#include "ac_log.h"
+#include "ac_store.h"
+#include "ac_util.h"
+
+module AP_MODULE_DECLARE_DATA agentchat_module;
+
+
+typedef struct {
+    const char *key;
+    const char *principal;
+} api_key_t;
+
+typedef struct {
+    int configured; /* any AgentChat directive seen in this server */
+    const char *cosmos_endpoint;
+    const char *cosmos_key; /* base64, never logged */
+    const char *cosmos_database;
+    int cosmos_timeout;
+    const char *ca_file;
+    int tls_verify;
+    int pool_size;
+    int connect_timeout;
+    apr_off_t max_body;
+    apr_array_header_t *api_keys;
+
+    /* per process, built in child_init */
+    ac_http_pool_t *http;
+    ac_cosmos_t *cosmos;
+    ac_api_conf_t api;
+    int schema_ready;
+    apr_thread_mutex_t *schema_mutex;
+} srv_conf_t;
+
+#define UNSET -1
+
+/* ---- configuration --------------------------------------------------------- */
+
+static void *create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+    c->cosmos_timeout = UNSET;
+    c->tls_verify = UNSET;
+    c->pool_size = UNSET;
+    c->connect_timeout = UNSET;
+    c->max_body = UNSET;
+    c->api_keys = apr_array_make(p, 2, sizeof(api_key_t));
+    return c;
+}
+
+#define MERGE_PTR(f) m->f = add->f ? add->f : base->f
+#define MERGE_INT(f) m->f = add->f != UNSET ? add->f : base->f
+
+static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    srv_conf_t *base = basev, *add = addv, *m = apr_pcalloc(p, sizeof(*m));
+
+    m->configured = add->configured || base->configured;
+    MERGE_PTR(cosmos_endpoint);
+    MERGE_PTR(cosmos_key);
+    MERGE_PTR(cosmos_database);
+    MERGE_INT(cosmos_timeout);
+    MERGE_PTR(ca_file);
+    MERGE_INT(tls_verify);
+    MERGE_INT(pool_size);
+    MERGE_INT(connect_timeout);
+    MERGE_INT(max_body);
+    /* A virtual host with keys of its own uses only those. */
+    m->api_keys = add->api_keys->nelts ? add->api_keys : base->api_keys;
+    return m;
+}
+
+static srv_conf_t *srv_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &agentchat_module);
+}
+
+static srv_conf_t *cmd_conf(cmd_parms *cmd)
+{
+    srv_conf_t *c = srv_conf(cmd->server);
+    c->configured = 1;
+    return c;
+}
+
+static const char *set_cosmos_endpoint(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    apr_uri_t uri;
+    apr_size_t n = strlen(arg);
+
+    if (apr_uri_parse(cmd->pool, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
+        (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http")) ||
+        (uri.path && strcmp(uri.path, "/") != 0) || uri.query) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a Cosmos account URL (expected "
+                            "https://ACCOUNT.documents.azure.com:443/)",
+                            cmd->cmd->name, arg);
+    }
+    while (n > 0 && arg[n - 1] == '/') {
+        n--;
+    }
+    c->cosmos_endpoint = apr_pstrmemdup(cmd->pool, arg, n);
+    return NULL;
+}
+
+static const char *set_cosmos_key(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    const char *err, *val;
+    apr_size_t len;
+
+    if ((err = ac_secret_load(cmd->pool, arg, &val))) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
+    if (!ac_cosmos_key_decode(cmd->temp_pool, val, &len)) {
+        return apr_psprintf(cmd->pool, "%s: the key is not valid base64 (value not shown)",
+                            cmd->cmd->name);
+    }
+    c->cosmos_key = val;
+    return NULL;
+}
+
+static const char *set_cosmos_database(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    for (const char *s = arg; *s; s++) {
+        if (!apr_isalnum(*s) && *s != '-' && *s != '_') {
+            return apr_psprintf(cmd->pool, "%s: use letters, digits, '-' and '_' only",
+                                cmd->cmd->name);
+        }
+    }
+    if (!*arg || strlen(arg) > 255) {
+        return apr_psprintf(cmd->pool, "%s: 1 to 255 characters", cmd->cmd->name);
+    }
+    c->cosmos_database = arg;
+    return NULL;
+}
+
+static const char *set_ca_file(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    apr_finfo_t fi;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS ||
+        fi.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a readable file", cmd->cmd->name, arg);
+    }
+    c->ca_file = path;
+    return NULL;
+}
+
+static const char *set_tls_verify(cmd_parms *cmd, void *d, int on)
+{
+    cmd_conf(cmd)->tls_verify = on;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, const char *arg, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (!*arg || *end || v < lo || v > hi) {
+        return apr_psprintf(cmd->pool, "%s: expected a number from %ld to %ld, got '%s'",
+                            cmd->cmd->name, lo, hi, arg);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *set_int_field(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    const char *err;
+    long v;
+    const char *name = cmd->cmd->name;
+
+    if (!strcasecmp(name, AC_DIR_POOL_SIZE)) {
+        if (!(err = set_int(cmd, arg, 1, 1024, &v))) {
+            c->pool_size = (int)v;
+        }
+    }
+    else if (!strcasecmp(name, AC_DIR_CONNECT_TIMEOUT)) {
+        if (!(err = set_int(cmd, arg, 1, 300, &v))) {
+            c->connect_timeout = (int)v;
+        }
+    }
+    else if (!strcasecmp(name, AC_DIR_COSMOS_TIMEOUT)) {
+        if (!(err = set_int(cmd, arg, 1, 600, &v))) {
+            c->cosmos_timeout = (int)v;
+        }
+    }
+    else if (!(err = set_int(cmd, arg, 1024, 256L * 1024 * 1024, &v))) {
+        c->max_body = v;
+    }
+    return err;
+}
+
+static const char *add_api_key(cmd_parms *cmd, void *d, const char *key, const char *principal)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    const char *err, *val;
+    api_key_t *k;
+
+    if ((err = ac_secret_load(cmd->pool, key, &val))) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
+    if (strlen(val) < 16) {
+        return apr_psprintf(cmd->pool, "%s: keys must be at least 16 characters (value not shown)",
+                            cmd->cmd->name);
+    }
+    if (principal && (!*principal || strlen(principal) > 128)) {
+        return apr_psprintf(cmd->pool, "%s: the principal must be 1 to 128 characters",
+                            cmd->cmd->name);
+    }
+    k = apr_array_push(c->api_keys);
+    k->key = val;
+    k->principal = principal ? principal : apr_psprintf(cmd->pool, "key%d", c->api_keys->nelts);
+    return NULL;
+}
+
+static const command_rec agentchat_cmds[] = {
+    AP_INIT_TAKE1(AC_DIR_COSMOS_ENDPOINT, set_cosmos_endpoint, NULL, RSRC_CONF,
+                  "Cosmos DB account URL, e.g. https://ACCOUNT.documents.azure.com:443/"),
+    AP_INIT_TAKE1(AC_DIR_COSMOS_KEY, set_cosmos_key, NULL, RSRC_CONF,
+                  "Cosmos DB master key, or file:/path/to/keyfile"),
+    AP_INIT_TAKE1(AC_DIR_COSMOS_DATABASE, set_cosmos_database, NULL, RSRC_CONF,
+                  "Cosmos DB database name (default agentchat)"),
+    AP_INIT_TAKE1(AC_DIR_COSMOS_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+                  "Seconds one Cosmos request may take (default 30)"),
+    AP_INIT_TAKE1(AC_DIR_CA_FILE, set_ca_file, NULL, RSRC_CONF,
+                  "PEM file of CA certificates trusted for outbound TLS"),
+    AP_INIT_FLAG(AC_DIR_TLS_VERIFY, set_tls_verify, NULL, RSRC_CONF,
+                 "Verify outbound TLS certificates (default On)"),
+    AP_INIT_TAKE1(AC_DIR_POOL_SIZE, set_int_field, NULL, RSRC_CONF,
+                  "Idle keep-alive connections kept per process (default 16)"),
+    AP_INIT_TAKE1(AC_DIR_CONNECT_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+                  "Seconds to establish an outbound connection (default 5)"),
+    AP_INIT_TAKE1(AC_DIR_MAX_BODY, set_int_field, NULL, RSRC_CONF,
+                  "Largest request body accepted, in bytes (default 1048576)"),
+    AP_INIT_TAKE12(AC_DIR_API_KEY, add_api_key, NULL, RSRC_CONF,
+                   "An API key (or file:/path) and the principal it authenticates; repeatable"),
+    {NULL},
+};
+
+/* ---- logging seam ------------------------------------------------------------ */
+
+static int ac_to_aplog(ac_log_level_e l)
+{
+    switch (l) {
+    case AC_LOG_ERR:
+        return APLOG_ERR;
+    case AC_LOG_WARN:
+        return APLOG_WARNING;
+    case AC_LOG_NOTICE:
+        return APLOG_NOTICE;
+    case AC_LOG_INFO:
+        return APLOG_INFO;
+    default:
+        return APLOG_DEBUG;
+    }
+}
+
+static void log_to_httpd(void *baton, ac_log_level_e level, apr_status_t rv, const char *msg)
+{
+    server_rec *s = baton;
+    ap_log_error(APLOG_MARK, ac_to_aplog(level), rv, s, "%s", msg);
+}
+
+/* ---- lifecycle --------------------------------------------------------------- */
+
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    for (server_rec *v = s; v; v = v->next) {
+        srv_conf_t *c = srv_conf(v);
+        if (!c->configured) {
+            continue;
+        }
+        if (!c->cosmos_endpoint) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v,
+                         "agentchat is configured for %s:%u but " AC_DIR_COSMOS_ENDPOINT
+                         " is missing",
+                         v->server_hostname ? v->server_hostname : "?", (unsigned)v->port);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        if (!c->cosmos_key) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v,
+                         AC_DIR_COSMOS_ENDPOINT " is set but " AC_DIR_COSMOS_KEY " is missing");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+static void build_runtime_conf(srv_conf_t *c, ac_http_pool_conf_t *hc, ac_cosmos_conf_t *cc,
+                               apr_pool_t *p)
+{
+    memset(hc, 0, sizeof(*hc));
+    hc->ca_file = c->ca_file;
+    hc->verify_tls = c->tls_verify != 0;
+    hc->max_idle = c->pool_size != UNSET ? c->pool_size : AC_DEFAULT_POOL_SIZE;
+    hc->connect_timeout = apr_time_from_sec(
+        c->connect_timeout != UNSET ? c->connect_timeout : AC_DEFAULT_CONNECT_TIMEOUT);
+    memset(cc, 0, sizeof(*cc));
+    cc->endpoint = c->cosmos_endpoint;
+    cc->key = ac_cosmos_key_decode(p, c->cosmos_key, &cc->key_len);
+    cc->database = c->cosmos_database ? c->cosmos_database : AC_DEFAULT_DATABASE;
+    cc->timeout = apr_time_from_sec(c->cosmos_timeout != UNSET ? c->cosmos_timeout
+                                                               : AC_DEFAULT_COSMOS_TIMEOUT);
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    ac_log_set(log_to_httpd, s, (ac_log_level_e)ap_get_server_module_loglevel(s,
+                                                                             APLOG_MODULE_INDEX));
+    if (ac_http_global_init() != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "agentchat: libcurl failed to initialise");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (server_rec *v = s; v; v = v->next) {
+        srv_conf_t *c = srv_conf(v);
+        ac_http_pool_conf_t hc;
+        ac_cosmos_conf_t cc;
+        ac_http_pool_t *http;
+        ac_cosmos_t *cosmos;
+        ac_cosmos_ctx_t ctx = {ptemp, 0, 0};
+        apr_status_t rv;
+
+        if (!c->cosmos_endpoint || c->schema_ready) {
+            continue;
+        }
+        if (c->tls_verify == 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, v,
+                         AC_DIR_TLS_VERIFY " Off: outbound TLS certificates are NOT verified");
+        }
+        if (c->api_keys->nelts == 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, v,
+                         "agentchat: no " AC_DIR_API_KEY " configured; requests that httpd did "
+                         "not authenticate all share the principal 'anonymous'");
+        }
+        /* Create the schema once in the parent so every child starts ready;
+         * if Cosmos is unreachable now, children retry on first use. */
+        build_runtime_conf(c, &hc, &cc, ptemp);
+        cc.retry_budget = apr_time_from_sec(2);
+        if ((rv = ac_http_pool_create(&http, ptemp, &hc)) == APR_SUCCESS &&
+            (rv = ac_cosmos_create(&cosmos, ptemp, &cc, http)) == APR_SUCCESS &&
+            (rv = ac_store_ensure_schema(ac_store_create(ptemp, cosmos), &ctx)) == APR_SUCCESS) {
+            c->schema_ready = 1;
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, rv, v,
+                         "agentchat: could not prepare Cosmos database '%s' at %s now; "
+                         "will retry on first request",
+                         cc.database, cc.endpoint);
+        }
+    }
+    return OK;
+}
+
+static void child_init(apr_pool_t *pchild, server_rec *s)
+{
+    for (server_rec *v = s; v; v = v->next) {
+        srv_conf_t *c = srv_conf(v);
+        ac_http_pool_conf_t hc;
+        ac_cosmos_conf_t cc;
+        apr_status_t rv;
+
+        if (!c->cosmos_endpoint) {
+            continue;
+        }
+        build_runtime_conf(c, &hc, &cc, pchild);
+        if ((rv = ac_http_pool_create(&c->http, pchild, &hc)) != APR_SUCCESS ||
+            (rv = ac_cosmos_create(&c->cosmos, pchild, &cc, c->http)) != APR_SUCCESS ||
+            (rv = apr_thread_mutex_create(&c->schema_mutex, APR_THREAD_MUTEX_DEFAULT, pchild)) !=
+                APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, v, "agentchat: cannot set up process state");
+            c->cosmos = NULL;
+            continue;
+        }
+        ac_api_conf_defaults(&c->api);
+        c->api.store = ac_store_create(pchild, c->cosmos);
+        if (c->max_body != UNSET) {
+            c->api.max_body = (apr_size_t)c->max_body;
+        }
+    }
+}
+
+/* ---- request handling -------------------------------------------------------- */
+
+static const char *request_id(request_rec *r)
+{
+    const char *id = apr_table_get(r->subprocess_env, "UNIQUE_ID");
+    return id ? id : ac_id_new(r->pool, "req");
+}
+
+static int copy_header(void *rv, const char *key, const char *val)
+{
+    apr_table_set(((request_rec *)rv)->headers_out, key, val);
+    return 1;
+}
+
+static int send_response(request_rec *r, const ac_api_resp_t *resp, const char *rid)
+{
+    apr_table_do(copy_header, r, resp->headers, NULL);
+    apr_table_setn(r->headers_out, "X-Request-Id", rid);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    r->status = resp->status;
+    if (resp->status >= 500) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "agentchat: %d for request %s", resp->status,
+                      rid);
+    }
+    if (resp->body) {
+        apr_size_t len;
+        char *text = ac_json_dumpn(r->pool, resp->body, &len);
+        ap_set_content_type(r, "application/json; charset=utf-8");
+        ap_set_content_length(r, (apr_off_t)len);
+        if (!r->header_only) {
+            ap_rwrite(text, (int)len, r);
+        }
+    }
+    return OK;
+}
+
+static int send_error(request_rec *r, const char *rid, int status, const char *code,
+                      const char *msg)
+{
+    ac_api_resp_t resp = {0};
+    ac_err_t *e = ac_err_make(r->pool, status, code, "%s", msg);
+    resp.headers = apr_table_make(r->pool, 2);
+    ac_api_set_error(r->pool, &resp, e, rid);
+    return send_response(r, &resp, rid);
+}
+
+/* Who is asking: an API key's principal, httpd's authenticated user, or the
+ * shared anonymous principal when neither is configured. */
+static int find_principal(request_rec *r, srv_conf_t *c, const char **principal)
+{
+    const char *given;
+    api_key_t *keys = (api_key_t *)c->api_keys->elts;
+    const char *match = NULL;
+
+    if (c->api_keys->nelts == 0) {
+        *principal = r->user ? r->user : "anonymous";
+        return OK;
+    }
+    if (!(given = apr_table_get(r->headers_in, "X-API-Key"))) {
+        return HTTP_UNAUTHORIZED;
+    }
+    /* Compare against every key, without an early exit, so timing does not
+     * tell how many keys or which one came close. */
+    for (int i = 0; i < c->api_keys->nelts; i++) {
+        if (ac_ct_equal(given, strlen(given), keys[i].key, strlen(keys[i].key)) && !match) {
+            match = keys[i].principal;
+        }
+    }
+    if (!match) {
+        return HTTP_UNAUTHORIZED;
+    }
+    *principal = match;
+    return OK;
+}
+
+/* Read the whole body, up to max bytes; 413 past that. */
+static int read_body(request_rec *r, apr_size_t max, const char **body, apr_size_t *len)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    char *buf;
+    apr_size_t got = 0;
+    long n;
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
+        return rc;
+    }
+    if (cl && apr_atoi64(cl) > (apr_int64_t)max) {
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    if (!ap_should_client_block(r)) {
+        return OK;
+    }
+    buf = apr_palloc(r->pool, max + 1);
+    while ((n = ap_get_client_block(r, buf + got, max + 1 - got)) > 0) {
+        got += (apr_size_t)n;
+        if (got > max) {
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+    if (n < 0) {
+        return HTTP_BAD_REQUEST;
+    }
+    buf[got] = '\0';
+    *body = buf;
+    *len = got;
+    return OK;
+}
+
+static apr_status_t ensure_schema(srv_conf_t *c, apr_pool_t *p)
+{
+    ac_cosmos_ctx_t ctx = {p, 0, 0};
+    apr_status_t rv = APR_SUCCESS;
+
+    if (c->schema_ready) {
+        return APR_SUCCESS;
+    }
+    apr_thread_mutex_lock(c->schema_mutex);
+    if (!c->schema_ready && (rv = ac_store_ensure_schema(c->api.store, &ctx)) == APR_SUCCESS) {
+        c->schema_ready = 1;
+    }
+    apr_thread_mutex_unlock(c->schema_mutex);
+    return rv;
+}
+
+/* Routes are relative to where the admin mounted the handler: the path of the
+ * <Location> that holds SetHandler, which core keeps in its per-dir config. */
+static const char *handler_mount(request_rec *r)
+{
+    core_dir_config *cd = ap_get_core_module_config(r->per_dir_config);
+    const char *d = cd ? cd->d : NULL;
+    apr_size_t n;
+
+    if (!d || d[0] != '/' || cd->r || cd->d_is_fnmatch) {
+        return NULL;
+    }
+    n = strlen(d);
+    while (n > 0 && d[n - 1] == '/') {
+        n--;
+    }
+    return apr_pstrmemdup(r->pool, d, n);
+}
+
+static int agentchat_handler(request_rec *r)
+{
+    srv_conf_t *c;
+    const char *mount;
+    ac_api_req_t req = {0};
+    ac_api_resp_t resp = {0};
+    const char *rid, *path;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, AC_HANDLER) != 0) {
+        return DECLINED;
+    }
+    c = srv_conf(r->server);
+    rid = request_id(r);
+
+    if (!c->cosmos) {
+        return send_error(r, rid, 503, "not_configured",
+                          "The chat API is not configured on this server.");
+    }
+    if ((rc = find_principal(r, c, &req.principal)) != OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "agentchat: missing or unknown API key");
+        return send_error(r, rid, 401, "unauthorized",
+                          "A valid API key is required in the X-API-Key header.");
+    }
+    if (strlen(req.principal) > 256) {
+        return send_error(r, rid, 403, "forbidden", "The authenticated user name is too long.");
+    }
+    if ((rc = read_body(r, c->api.max_body, &req.body, &req.body_len)) != OK) {
+        if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+            return send_error(r, rid, 413, "request_too_large",
+                              apr_psprintf(r->pool, "The request body is larger than %lu bytes.",
+                                           (unsigned long)c->api.max_body));
+        }
+        return send_error(r, rid, 400, "bad_body", "The request body could not be read.");
+    }
+    if (ensure_schema(c, r->pool) != APR_SUCCESS) {
+        resp.headers = apr_table_make(r->pool, 2);
+        ac_err_t *e = ac_err_make(r->pool, 503, "storage_unavailable",
+                                  "The storage service is not reachable; try again.");
+        e->retry_after = 5;
+        ac_api_set_error(r->pool, &resp, e, rid);
+        return send_response(r, &resp, rid);
+    }
+
+    path = r->uri;
+    if ((mount = handler_mount(r)) && strncmp(path, mount, strlen(mount)) == 0) {
+        path += strlen(mount);
+    }
+    req.pool = r->pool;
+    req.method = r->header_only ? "GET" : r->method;
+    req.path = path;
+    req.args = r->args;
+    req.content_type = apr_table_get(r->headers_in, "Content-Type");
+    req.request_id = rid;
+    ac_api_handle(&c->api, &req, &resp);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "agentchat: %s %s -> %d (cosmos: %d round trips, %.2f RU)", r->method, path,
+                  resp.status, resp.round_trips, resp.request_charge);
+    apr_table_setn(r->notes, "agentchat-cosmos-ru", apr_psprintf(r->pool, "%.2f",
+                                                                 resp.request_charge));
+    apr_table_setn(r->notes, "agentchat-cosmos-round-trips", apr_itoa(r->pool, resp.round_trips));
+    return send_response(r, &resp, rid);
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(agentchat_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(agentchat) = {
+    STANDARD20_MODULE_STUFF,
+    NULL,
+    NULL,
+    create_srv_conf,
+    merge_srv_conf,
+    agentchat_cmds,
+    register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_NONE,
+#endif
+};
