@@ -27,7 +27,7 @@ all: $(MODULE)
 $(MODULE): $(SRC_MOD) $(HDRS)
 	@mkdir -p build
 	@echo "  APXS  mod_agentchat.la (log: build/apxs.log)"
-	@$(APXS) -c -o mod_agentchat.la -Wc,"$(STD) $(WARN) -O2 -g" -Isrc $(SRC_MOD) $(LIBS) \
+	@$(APXS) -c -o mod_agentchat.la -Wc,"$(STD) $(WARN) -O2 -g" -Isrc -Iinclude $(SRC_MOD) $(LIBS) \
 	    > build/apxs.log 2>&1 || { cat build/apxs.log; exit 1; }
 
 install: $(MODULE)
@@ -42,11 +42,11 @@ CORE_OBJ  := $(patsubst %.c,build/obj/%.o,$(SRC_CORE))
 
 build/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARN) -O1 -g -Isrc $(APR_CFLAGS) -c $< -o $@
+	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude $(APR_CFLAGS) -c $< -o $@
 
 build/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
+	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
 	    -lcmocka $(LIBS) $(APR_LIBS)
 
 unit: $(UNIT_BIN)

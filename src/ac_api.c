@@ -1,5 +1,6 @@
 /* ac_api: route dispatch, input validation and response shapes. */
 #include "ac_api.h"
+#include "ac_api_int.h"
 #include "ac_json.h"
 #include "ac_log.h"
 #include "ac_util.h"
@@ -9,30 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SEGMENTS 8
 #define MAX_PATH_LEN 2048
-
-typedef struct {
-    const ac_api_conf_t *conf;
-    const ac_api_req_t *req;
-    ac_api_resp_t *resp;
-    ac_cosmos_ctx_t cosmos;
-    const char *seg[MAX_SEGMENTS];
-    int nseg;
-    apr_table_t *args;
-} route_ctx_t;
-
-typedef ac_err_t *route_fn(route_ctx_t *rc);
-
-typedef struct {
-    const char *method;
-    route_fn *fn;
-} route_method_t;
-
-typedef struct {
-    const char *pattern;       /* "threads/{thread}/messages" */
-    route_method_t methods[4];
-} route_t;
 
 void ac_api_conf_defaults(ac_api_conf_t *conf)
 {
@@ -54,6 +32,9 @@ void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e,
                                           request_id ? request_id : ""));
     if (!resp->headers) {
         resp->headers = apr_table_make(p, 2);
+    }
+    if (e->extra) {
+        json_object_update(json_object_get(resp->body, "error"), e->extra);
     }
     if (e->retry_after > 0) {
         apr_table_setn(resp->headers, "Retry-After", apr_itoa(p, e->retry_after));
@@ -121,7 +102,7 @@ apr_table_t *ac_api_parse_args(apr_pool_t *p, const char *args)
 
 /* ---- input helpers ---------------------------------------------------------- */
 
-static ac_err_t *read_body(route_ctx_t *rc, int required, json_t **out)
+ac_err_t *ac_api_read_body(route_ctx_t *rc, int required, json_t **out)
 {
     apr_pool_t *p = rc->req->pool;
     const char *ct = rc->req->content_type;
@@ -154,7 +135,7 @@ static ac_err_t *read_body(route_ctx_t *rc, int required, json_t **out)
 }
 
 /* Reject fields the route does not know: a typo should not pass silently. */
-static ac_err_t *check_fields(apr_pool_t *p, json_t *body, const char *const *allowed)
+ac_err_t *ac_api_check_fields(apr_pool_t *p, json_t *body, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -217,7 +198,7 @@ static ac_err_t *check_metadata(route_ctx_t *rc, json_t *v)
     return NULL;
 }
 
-static ac_err_t *check_thread_id(route_ctx_t *rc, const char *id)
+ac_err_t *ac_api_check_thread_id(route_ctx_t *rc, const char *id)
 {
     if (!ac_id_valid(id, "thread")) {
         return ac_err_make(rc->req->pool, 404, "thread_not_found",
@@ -226,7 +207,7 @@ static ac_err_t *check_thread_id(route_ctx_t *rc, const char *id)
     return NULL;
 }
 
-static ac_err_t *page_args(route_ctx_t *rc, int default_desc, ac_page_req_t *pr)
+ac_err_t *ac_api_page_args(route_ctx_t *rc, int default_desc, ac_page_req_t *pr)
 {
     apr_pool_t *p = rc->req->pool;
     const char *limit = apr_table_get(rc->args, "limit");
@@ -262,7 +243,7 @@ static ac_err_t *page_args(route_ctx_t *rc, int default_desc, ac_page_req_t *pr)
     return NULL;
 }
 
-static json_t *list_body(apr_pool_t *p, const ac_page_t *page)
+json_t *ac_api_list_body(apr_pool_t *p, const ac_page_t *page)
 {
     json_t *j = ac_json_object(p);
     ac_json_set_str(j, "object", "list");
@@ -282,11 +263,11 @@ static ac_err_t *threads_create(route_ctx_t *rc)
     json_t *body, *v, *metadata = NULL, *thread;
     ac_err_t *e;
 
-    if ((e = read_body(rc, 0, &body))) {
+    if ((e = ac_api_read_body(rc, 0, &body))) {
         return e;
     }
     if (body) {
-        if ((e = check_fields(p, body, allowed))) {
+        if ((e = ac_api_check_fields(p, body, allowed))) {
             return e;
         }
         if ((v = json_object_get(body, "title")) && !json_is_null(v) &&
@@ -326,12 +307,12 @@ static ac_err_t *threads_list(route_ctx_t *rc)
     ac_page_t page;
     ac_err_t *e;
 
-    if ((e = page_args(rc, 1, &pr)) ||
+    if ((e = ac_api_page_args(rc, 1, &pr)) ||
         (e = ac_store_thread_list(rc->conf->store, &rc->cosmos, rc->req->principal, &pr, &page))) {
         return e;
     }
     rc->resp->status = 200;
-    rc->resp->body = list_body(rc->req->pool, &page);
+    rc->resp->body = ac_api_list_body(rc->req->pool, &page);
     return NULL;
 }
 
@@ -340,7 +321,7 @@ static ac_err_t *thread_get(route_ctx_t *rc)
     json_t *doc;
     ac_err_t *e;
 
-    if ((e = check_thread_id(rc, rc->seg[1])) ||
+    if ((e = ac_api_check_thread_id(rc, rc->seg[1])) ||
         (e = ac_store_thread_read(rc->conf->store, &rc->cosmos, rc->req->principal, rc->seg[1],
                                   &doc))) {
         return e;
@@ -358,8 +339,8 @@ static ac_err_t *thread_patch(route_ctx_t *rc)
     json_t *body, *v, *metadata = NULL, *thread;
     ac_err_t *e;
 
-    if ((e = check_thread_id(rc, rc->seg[1])) || (e = read_body(rc, 1, &body)) ||
-        (e = check_fields(p, body, allowed))) {
+    if ((e = ac_api_check_thread_id(rc, rc->seg[1])) || (e = ac_api_read_body(rc, 1, &body)) ||
+        (e = ac_api_check_fields(p, body, allowed))) {
         return e;
     }
     if ((v = json_object_get(body, "title")) && (e = check_title(rc, v, &title))) {
@@ -387,7 +368,7 @@ static ac_err_t *thread_delete(route_ctx_t *rc)
 {
     ac_err_t *e;
 
-    if ((e = check_thread_id(rc, rc->seg[1])) ||
+    if ((e = ac_api_check_thread_id(rc, rc->seg[1])) ||
         (e = ac_store_thread_delete(rc->conf->store, &rc->cosmos, rc->req->principal,
                                     rc->seg[1]))) {
         return e;
@@ -403,20 +384,25 @@ static ac_err_t *messages_list(route_ctx_t *rc)
     ac_page_t page;
     ac_err_t *e;
 
-    if ((e = check_thread_id(rc, rc->seg[1])) || (e = page_args(rc, 0, &pr)) ||
+    if ((e = ac_api_check_thread_id(rc, rc->seg[1])) || (e = ac_api_page_args(rc, 0, &pr)) ||
         (e = ac_store_message_list(rc->conf->store, &rc->cosmos, rc->req->principal, rc->seg[1],
                                    &pr, &page))) {
         return e;
     }
     rc->resp->status = 200;
-    rc->resp->body = list_body(rc->req->pool, &page);
+    rc->resp->body = ac_api_list_body(rc->req->pool, &page);
     return NULL;
 }
 
 static const route_t routes[] = {
     {"threads", {{"GET", threads_list}, {"POST", threads_create}}},
     {"threads/{}", {{"GET", thread_get}, {"PATCH", thread_patch}, {"DELETE", thread_delete}}},
-    {"threads/{}/messages", {{"GET", messages_list}}},
+    {"threads/{}/messages", {{"GET", messages_list}, {"POST", ac_api_messages_post}}},
+    {"threads/{}/runs/{}", {{"GET", ac_api_run_get}}},
+    {"chat", {{"POST", ac_api_chat_post}}},
+    {"agents", {{"GET", ac_api_agents_list}}},
+    {"agents/{}/chat", {{"POST", ac_api_chat_post}}},
+    {"agents/{}/threads", {{"GET", ac_api_agent_threads}}},
     {NULL, {{NULL, NULL}}},
 };
 
@@ -523,7 +509,7 @@ void ac_api_handle(const ac_api_conf_t *conf, const ac_api_req_t *req, ac_api_re
                         req->method, allow);
     }
 leave:
-    if (e) {
+    if (e && !resp->streamed) {
         ac_api_set_error(p, resp, e, req->request_id);
     }
     resp->request_charge = rc.cosmos.request_charge;

@@ -6,13 +6,29 @@
 #define AC_API_H
 
 #include "ac_err.h"
+#include "ac_chat.h"
 #include "ac_store.h"
 
 #include <apr_tables.h>
 #include <jansson.h>
 
+/* How a route streams Server-Sent Events through the host (httpd glue). */
+typedef struct {
+    /* Send the status line and headers (text/event-stream, no caching, no
+     * compression).  Nothing may be sent after a failure. */
+    apr_status_t (*start)(void *baton);
+    /* Write one event and flush it to the client at once. data is one line of JSON. */
+    apr_status_t (*event)(void *baton, const char *id, const char *name, const char *data,
+                          apr_size_t len);
+    /* Write a comment line (": ...") and flush: keeps proxies from timing out. */
+    apr_status_t (*comment)(void *baton, const char *text);
+    int (*client_gone)(void *baton);
+    void *baton;
+} ac_sse_writer_t;
+
 typedef struct {
     ac_store_t *store;
+    const ac_chat_conf_t *chat; /* NULL: chat routes answer 503 */
     apr_size_t max_body;      /* request body cap (413 above) */
     int max_title_chars;      /* thread title */
     int max_metadata_keys;
@@ -34,12 +50,15 @@ typedef struct {
     apr_size_t body_len;
     const char *principal;
     const char *request_id;
+    const char *accept;          /* Accept header or NULL */
+    const ac_sse_writer_t *sse;  /* NULL when the host cannot stream */
 } ac_api_req_t;
 
 typedef struct {
     int status;
     json_t *body;         /* NULL: no body (204) */
     apr_table_t *headers; /* extra headers: Allow, Retry-After, Location */
+    int streamed;         /* the route already wrote the whole response as SSE */
     double request_charge;
     int round_trips;
 } ac_api_resp_t;

@@ -23,3 +23,34 @@
 #define AC_DEFAULT_MAX_BODY (1024 * 1024)
 
 #endif
+
+/* model endpoint and agents */
+#define AC_DIR_OPENAI_ENDPOINT "AgentChatOpenAIEndpoint"
+#define AC_DIR_OPENAI_PROVIDER "AgentChatOpenAIProvider"
+#define AC_DIR_OPENAI_DEPLOYMENT "AgentChatOpenAIDeployment"
+#define AC_DIR_OPENAI_API_VERSION "AgentChatOpenAIApiVersion"
+#define AC_DIR_OPENAI_KEY "AgentChatOpenAIKey"
+#define AC_DIR_MODEL_TIMEOUT "AgentChatModelTimeout"
+#define AC_DIR_HISTORY_MESSAGES "AgentChatHistoryMessages"
+#define AC_DIR_MAX_TOOL_ROUNDS "AgentChatMaxToolRounds"
+#define AC_DIR_TOOL_TIMEOUT "AgentChatToolTimeout"
+#define AC_DIR_MAX_MESSAGE_CHARS "AgentChatMaxMessageChars"
+#define AC_DIR_RUN_TIMEOUT "AgentChatRunTimeout"
+#define AC_DIR_KNOWLEDGE_BASE "AgentChatKnowledgeBase"
+#define AC_DIR_WEATHER_ENDPOINT "AgentChatWeatherEndpoint"
+#define AC_DIR_GEOCODING_ENDPOINT "AgentChatGeocodingEndpoint"
+#define AC_DIR_HTTP_TOOL "AgentChatHttpTool"
+#define AC_DIR_AGENT "<AgentChatAgent"
+#define AC_DIR_DEFAULT_AGENT "AgentChatDefaultAgent"
+
+#define AC_DEFAULT_API_VERSION "2024-10-21"
+#define AC_DEFAULT_MODEL_TIMEOUT 300
+#define AC_DEFAULT_HISTORY_MESSAGES 20
+#define AC_DEFAULT_MAX_TOOL_ROUNDS 5
+#define AC_DEFAULT_TOOL_TIMEOUT 15
+#define AC_DEFAULT_MAX_MESSAGE_CHARS 32000
+#define AC_DEFAULT_RUN_TIMEOUT 600
+#define AC_DEFAULT_AGENT_NAME "default"
+#define AC_DEFAULT_INSTRUCTIONS                                                                    \
+    "You are a helpful assistant. Use the tools you are given when they help you answer "          \
+    "accurately; do not invent tool results. Answer concisely."

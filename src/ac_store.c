@@ -18,6 +18,11 @@ ac_store_t *ac_store_create(apr_pool_t *p, ac_cosmos_t *cosmos)
     return st;
 }
 
+ac_cosmos_t *ac_store_cosmos(ac_store_t *st)
+{
+    return st->cosmos;
+}
+
 apr_status_t ac_store_ensure_schema(ac_store_t *st, ac_cosmos_ctx_t *ctx)
 {
     apr_status_t rv;
@@ -68,7 +73,7 @@ static const char *const thread_fields[] = {
 
 static const char *const message_fields[] = {
     "id",     "object", "thread_id", "role", "content", "created_at",
-    "run_id", "tool_calls", "usage", "status", NULL};
+    "run_id", "tool_calls", "usage", "status", "finish_reason", NULL};
 
 static json_t *view(apr_pool_t *p, const json_t *doc, const char *const *fields)
 {

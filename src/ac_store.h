@@ -31,6 +31,7 @@ typedef struct {
 } ac_page_t;
 
 ac_store_t *ac_store_create(apr_pool_t *p, ac_cosmos_t *cosmos);
+ac_cosmos_t *ac_store_cosmos(ac_store_t *st);
 
 /* Create the database and containers when missing (idempotent). */
 apr_status_t ac_store_ensure_schema(ac_store_t *st, ac_cosmos_ctx_t *ctx);
@@ -60,5 +61,41 @@ json_t *ac_store_message_view(apr_pool_t *p, const json_t *doc);
 /* Map a failed Cosmos call to the error the client sees. */
 ac_err_t *ac_store_cosmos_err(apr_pool_t *p, apr_status_t rv, const ac_cosmos_res_t *res,
                               const char *what);
+
+
+/* ---- runs (ac_store_run.c) ------------------------------------------------------ */
+
+/* What a turn reserved when it began. */
+typedef struct {
+    const char *thread_id;
+    const char *run_id;
+    const char *agent;
+    json_int_t user_seq;      /* the user message's seq; the answer gets user_seq + 1 */
+    json_t *user_message;     /* stored document */
+    json_t *run;              /* stored document (in_progress) */
+    json_t *thread;           /* the thread document as read before the turn */
+} ac_turn_t;
+
+/* Lock the thread for a run (409 when another run is active and not stale),
+ * reserve two seq numbers, then store the user message and the in-progress
+ * run together.  Once this returns NULL the user's message is stored. */
+ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *principal,
+                              const char *thread_id, const char *content, const char *model,
+                              apr_interval_time_t stale_after, ac_turn_t *turn);
+
+/* The last n messages before seq, oldest first (API shape, tool calls kept). */
+ac_err_t *ac_store_history(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *thread_id,
+                           json_int_t before_seq, int n, json_t **messages);
+
+/* Store the answer (assistant may be NULL when there is none) and the final
+ * run together, then release the thread.  Writes are retried; a failure is
+ * logged and returned. */
+ac_err_t *ac_store_turn_finish(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *principal,
+                               const ac_turn_t *turn, json_t *assistant, json_t *run);
+
+/* A run of a thread the principal owns (API shape). */
+ac_err_t *ac_store_run_read(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *principal,
+                            const char *thread_id, const char *run_id, json_t **run);
+json_t *ac_store_run_view(apr_pool_t *p, const json_t *doc);
 
 #endif

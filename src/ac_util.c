@@ -5,6 +5,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
@@ -58,6 +59,43 @@ const char *ac_time_rfc3339(apr_pool_t *p, apr_time_t t)
     apr_time_exp_gmt(&x, t);
     return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", x.tm_year + 1900, x.tm_mon + 1,
                         x.tm_mday, x.tm_hour, x.tm_min, x.tm_sec, x.tm_usec / 1000);
+}
+
+apr_time_t ac_time_parse_rfc3339(const char *s)
+{
+    apr_time_exp_t x = {0};
+    apr_time_t t;
+    int y, mo, d, h, mi, sec, n = 0, ms = 0;
+
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19) {
+        return 0;
+    }
+    s += n;
+    if (*s == '.') {
+        int digits = 0;
+        for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
+            if (digits < 3) {
+                ms = ms * 10 + (*s - '0');
+            }
+        }
+        for (; digits < 3; digits++) {
+            ms *= 10;
+        }
+    }
+    if (strcmp(s, "Z") != 0) {
+        return 0;
+    }
+    x.tm_year = y - 1900;
+    x.tm_mon = mo - 1;
+    x.tm_mday = d;
+    x.tm_hour = h;
+    x.tm_min = mi;
+    x.tm_sec = sec;
+    if (apr_time_exp_gmt_get(&t, &x) != APR_SUCCESS) {
+        return 0;
+    }
+    return t + apr_time_from_msec(ms);
 }
 
 const char *ac_time_rfc1123(apr_pool_t *p, apr_time_t t)

@@ -13,6 +13,8 @@ int ac_id_valid(const char *s, const char *prefix);
 
 /* RFC 3339 UTC with milliseconds: 2026-11-21T15:49:33.123Z */
 const char *ac_time_rfc3339(apr_pool_t *p, apr_time_t t);
+/* Parse what ac_time_rfc3339 writes (also without fraction); 0 when invalid. */
+apr_time_t ac_time_parse_rfc3339(const char *s);
 /* RFC 1123 date for x-ms-date, lower-cased as Cosmos signs it is the caller's job. */
 const char *ac_time_rfc1123(apr_pool_t *p, apr_time_t t);
 

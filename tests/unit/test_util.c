@@ -76,6 +76,10 @@ static void test_rfc3339(void **state)
     /* 2026-11-21T15:49:33.123Z */
     apr_time_t t = apr_time_from_sec(1795276173) + 123456;
     assert_string_equal(ac_time_rfc3339(p, t), "2026-11-21T15:49:33.123Z");
+    assert_int_equal(ac_time_parse_rfc3339("2026-11-21T15:49:33.123Z"), t - 456);
+    assert_int_equal(ac_time_parse_rfc3339("2026-11-21T15:49:33Z"), apr_time_from_sec(1795276173));
+    assert_int_equal(ac_time_parse_rfc3339("2026-11-21 15:49:33Z"), 0);
+    assert_int_equal(ac_time_parse_rfc3339("2026-11-21T15:49:33.1+01:00"), 0);
     apr_pool_destroy(p);
 }
 

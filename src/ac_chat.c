@@ -1,0 +1,180 @@
+/* ac_chat: a chat turn from stored user message to stored answer. */
+#include "ac_chat.h"
+#include "ac_json.h"
+#include "ac_log.h"
+#include "ac_util.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+const ac_agent_t *ac_chat_find_agent(const ac_chat_conf_t *cc, const char *name)
+{
+    for (int i = 0; cc->agents && i < cc->agents->nelts; i++) {
+        const ac_agent_t *a = APR_ARRAY_IDX(cc->agents, i, const ac_agent_t *);
+        if (name && strcmp(a->name, name) == 0) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+static json_int_t ms(apr_interval_time_t t)
+{
+    return t < 0 ? -1 : (json_int_t)apr_time_as_msec(t);
+}
+
+/* Arguments as an object when the model wrote valid JSON, else the raw text. */
+static json_t *args_value(apr_pool_t *p, const char *text)
+{
+    json_t *j = text ? ac_json_parse(p, text, strlen(text), NULL) : NULL;
+    return j ? json_incref(j) : json_string(text ? text : "");
+}
+
+static json_t *usage_json(const ac_agent_result_t *r)
+{
+    if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
+        return json_null();
+    }
+    return json_pack("{sIsIsI}", "prompt_tokens", r->prompt_tokens < 0 ? 0 : r->prompt_tokens,
+                     "completion_tokens", r->completion_tokens < 0 ? 0 : r->completion_tokens,
+                     "total_tokens",
+                     r->total_tokens >= 0 ? r->total_tokens
+                                          : (r->prompt_tokens < 0 ? 0 : r->prompt_tokens) +
+                                                (r->completion_tokens < 0 ? 0
+                                                                          : r->completion_tokens));
+}
+
+static json_t *build_assistant(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_result_t *r,
+                               const char *msg_id)
+{
+    json_t *calls = json_array();
+    json_t *m;
+
+    for (int i = 0; i < r->steps->nelts; i++) {
+        const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
+        json_array_append_new(calls, json_pack("{sssssosOsssI}", "id", s->id, "tool", s->tool,
+                                               "arguments", args_value(p, s->arguments), "result",
+                                               s->result, "status", s->status, "duration_ms",
+                                               ms(s->duration)));
+    }
+    m = ac_json_own(p, json_pack("{ss ss ss ss ss ss ss sI ss so so ss ss*}", "id", msg_id,
+                                 "type", "message", "object", "thread.message", "thread_id",
+                                 turn->thread_id, "role", "assistant", "content", r->content,
+                                 "created_at", ac_time_rfc3339(p, apr_time_now()), "seq",
+                                 turn->user_seq + 1, "run_id", turn->run_id, "tool_calls", calls,
+                                 "usage", usage_json(r), "status",
+                                 strcmp(r->status, "completed") == 0 ? "completed" : "incomplete",
+                                 "finish_reason", r->finish_reason));
+    return m;
+}
+
+static json_t *build_run(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_result_t *r,
+                         const char *msg_id, double charge)
+{
+    json_t *run = ac_json_own(p, json_deep_copy(turn->run));
+    json_t *steps = json_array();
+
+    for (int i = 0; i < r->steps->nelts; i++) {
+        const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
+        json_t *step = json_pack("{sssssssosOsssssIsi}", "id", s->id, "type", "tool_call", "tool",
+                                 s->tool, "arguments", args_value(p, s->arguments), "output",
+                                 s->result, "status", s->status, "started_at",
+                                 ac_time_rfc3339(p, s->started_at), "duration_ms",
+                                 ms(s->duration), "round", s->round);
+        if (s->error) {
+            json_object_set_new(step, "error", json_string(s->error));
+        }
+        json_array_append_new(steps, step);
+    }
+    ac_json_set_str(run, "status", r->status);
+    if (r->model) {
+        ac_json_set_str(run, "model", r->model);
+    }
+    json_object_set_new(run, "usage", usage_json(r));
+    json_object_set_new(run, "time_to_first_token_ms",
+                        r->ttft >= 0 ? json_integer(ms(r->ttft)) : json_null());
+    json_object_set_new(run, "duration_ms", json_integer(ms(r->duration)));
+    json_object_set_new(run, "steps", steps);
+    json_object_set_new(run, "rounds", json_integer(r->rounds));
+    json_object_set_new(run, "request_charge", json_real(charge));
+    ac_json_set_str(run, "finish_reason", r->finish_reason);
+    ac_json_set_str(run, "completed_at", ac_time_rfc3339(p, apr_time_now()));
+    ac_json_set_str(run, "assistant_message_id", msg_id);
+    json_object_set_new(run, "error",
+                        r->error_code ? json_pack("{ssss}", "code", r->error_code, "message",
+                                                  r->error ? r->error : "")
+                                      : json_null());
+    return run;
+}
+
+ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const char *principal,
+                       const char *thread_id, const char *content, const ac_chat_events_t *ev,
+                       void *baton, ac_chat_out_t *out)
+{
+    apr_pool_t *p = ctx->pool;
+    ac_agent_cb_t acb = {ev ? ev->on_token : NULL, ev ? ev->on_tool_start : NULL,
+                         ev ? ev->on_tool_end : NULL};
+    const ac_agent_t *agent;
+    json_t *history, *messages, *assistant = NULL, *run;
+    const char *msg_id = NULL;
+    ac_err_t *e;
+
+    memset(out, 0, sizeof(*out));
+    if ((e = ac_store_turn_begin(cc->store, ctx, principal, thread_id, content,
+                                 ac_model_conf(cc->env.model)->deployment, cc->stale_after,
+                                 &out->turn))) {
+        return e;
+    }
+    /* From here on the user's message is stored: every path finishes the run. */
+    if (!(agent = ac_chat_find_agent(cc, out->turn.agent)) &&
+        !(agent = ac_chat_find_agent(cc, cc->default_agent))) {
+        e = ac_err_make(p, 500, "agent_missing", "The thread's agent is not configured.");
+    }
+    else if (!(e = ac_store_history(cc->store, ctx, thread_id, out->turn.user_seq,
+                                    cc->history_messages, &history))) {
+        if (ev && ev->on_begin) {
+            ev->on_begin(baton, &out->turn);
+        }
+        messages = ac_agent_messages(p, agent, history, content);
+        if (ac_agent_run(&cc->env, agent, messages, &acb, baton, p, &out->result) !=
+            APR_SUCCESS) {
+            e = ac_err_make(p, out->result.http_status ? out->result.http_status : 502,
+                            out->result.error_code ? out->result.error_code : "model_error", "%s",
+                            out->result.error ? out->result.error : "The model call failed.");
+            if (out->result.retryable) {
+                e->retry_after = 2;
+            }
+        }
+    }
+    if (!out->result.steps) {
+        /* The agent never ran: record why on the run. */
+        out->result.steps = apr_array_make(p, 1, sizeof(ac_step_t));
+        out->result.prompt_tokens = out->result.completion_tokens = -1;
+        out->result.total_tokens = -1;
+        out->result.ttft = -1;
+        out->result.status = "failed";
+        out->result.content = "";
+        out->result.error_code = e ? e->code : "error";
+        out->result.error = e ? e->message : "";
+    }
+    if (*out->result.content || out->result.steps->nelts > 0) {
+        msg_id = ac_id_new(p, "msg");
+        assistant = build_assistant(p, &out->turn, &out->result, msg_id);
+    }
+    run = build_run(p, &out->turn, &out->result, msg_id, ctx->request_charge);
+    {
+        ac_err_t *fe = ac_store_turn_finish(cc->store, ctx, principal, &out->turn, assistant, run);
+        if (fe && !e) {
+            e = fe;
+        }
+    }
+    out->assistant = assistant ? ac_store_message_view(p, assistant) : NULL;
+    out->run = ac_store_run_view(p, run);
+    ac_log(AC_LOG_INFO, 0,
+           "run %s thread %s: %s, %d tool call(s), %d round(s), ttft %" APR_INT64_T_FMT
+           " ms, %" APR_INT64_T_FMT " ms, %.2f RU",
+           out->turn.run_id, thread_id, out->result.status, out->result.steps->nelts,
+           out->result.rounds, (apr_int64_t)ms(out->result.ttft),
+           (apr_int64_t)ms(out->result.duration), ctx->request_charge);
+    return e;
+}

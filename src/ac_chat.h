@@ -1,0 +1,44 @@
+/* ac_chat: one chat turn end to end — store the user's message, run the agent,
+ * store the answer and the run.  Used by the JSON routes and the streams. */
+#ifndef AC_CHAT_H
+#define AC_CHAT_H
+
+#include "ac_agent.h"
+#include "ac_store.h"
+
+typedef struct {
+    ac_store_t *store;
+    ac_agent_env_t env;
+    const apr_array_header_t *agents; /* const ac_agent_t * */
+    const char *default_agent;
+    int history_messages;               /* earlier messages sent to the model */
+    apr_interval_time_t stale_after;    /* a run older than this no longer locks its thread */
+    apr_size_t max_message_chars;       /* user message length limit */
+} ac_chat_conf_t;
+
+/* Hooks for streaming; every member may be NULL. */
+typedef struct {
+    /* The user message and run are stored; the model is about to be called. */
+    void (*on_begin)(void *baton, const ac_turn_t *turn);
+    int (*on_token)(void *baton, const char *text, apr_size_t len);
+    void (*on_tool_start)(void *baton, const ac_step_t *step);
+    void (*on_tool_end)(void *baton, const ac_step_t *step);
+} ac_chat_events_t;
+
+typedef struct {
+    ac_turn_t turn;
+    ac_agent_result_t result;
+    json_t *assistant; /* API shape, or NULL when no answer was stored */
+    json_t *run;       /* API shape of the final run */
+} ac_chat_out_t;
+
+const ac_agent_t *ac_chat_find_agent(const ac_chat_conf_t *cc, const char *name);
+
+/* Run a turn.  Returns NULL when the run completed (or ended incomplete);
+ * otherwise the error for the client.  When out->turn.run_id is set, the
+ * user's message was stored, whatever the outcome. */
+ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const char *principal,
+                       const char *thread_id, const char *content, const ac_chat_events_t *ev,
+                       void *baton, ac_chat_out_t *out);
+
+#endif
