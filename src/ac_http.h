@@ -30,7 +30,7 @@ typedef struct {
     apr_size_t body_len;
     apr_interval_time_t timeout; /* whole transfer; 0 = none */
     apr_size_t max_response;     /* cap on a collected body; over it -> APR_ENOSPC */
-    ac_http_data_cb *on_data;    /* when set, the body is streamed here, not collected */
+    ac_http_data_cb *on_data;    /* when set, a 2xx body is streamed here (others are collected) */
     void *baton;
 } ac_http_req_t;
 
