@@ -5,8 +5,8 @@ APACHECTL ?= apachectl
 CC        ?= gcc
 
 SRC_CORE  := $(sort $(wildcard src/*.c src/tools/*.c))
-SRC_MOD   := mod_agentchat.c $(SRC_CORE)
-HDRS      := $(wildcard src/*.h src/tools/*.h)
+SRC_MOD   := mod_agentchat.c mod_agentchat_config.c mod_agentchat_sse.c $(SRC_CORE)
+HDRS      := $(wildcard src/*.h src/tools/*.h include/*.h) mod_agentchat_glue.h
 
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 STD       := -std=c11 -D_GNU_SOURCE
