@@ -39,9 +39,9 @@ char *ac_json_dumpn(apr_pool_t *p, const json_t *j, apr_size_t *len)
     if (!j) {
         return NULL;
     }
-    n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     buf = apr_palloc(p, n + 1);
-    json_dumpb(j, buf, n, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_dumpb(j, buf, n, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     buf[n] = '\0';
     if (len) {
         *len = n;
