@@ -1,34 +1,11 @@
 /* ac_tool: the function-tool interface the agent offers to the model.
- * Built-in tools (src/tools/), HTTP tools from the config and tools that other
- * httpd modules register all look alike: a name, a description, a JSON-schema
- * for the arguments and a call that turns arguments into a JSON result. */
+ * The definitions (ac_tool_t, ac_tool_ctx_t, ac_tool_call_fn) live in the
+ * public include/mod_agentchat_tool.h so that other httpd modules compile
+ * against the very same struct; the core keeps including this file.  The
+ * relative path is resolved from this file's directory, so no extra -I. */
 #ifndef AC_TOOL_H
 #define AC_TOOL_H
 
-#include <apr_pools.h>
-#include <apr_time.h>
-#include <jansson.h>
-
-typedef struct ac_tool ac_tool_t;
-
-typedef struct {
-    apr_pool_t *pool;            /* per-call pool; results may live here */
-    apr_interval_time_t timeout; /* budget for this call */
-    void *http;                  /* ac_http_pool_t * for tools that go out on the network */
-} ac_tool_ctx_t;
-
-/* Run the tool.  On success set *result (owned by ctx->pool via ac_json_own) and
- * return APR_SUCCESS.  On failure return an error status and set *error to a
- * short message meant for the model (no secrets, no internals). */
-typedef apr_status_t ac_tool_call_fn(const ac_tool_t *tool, ac_tool_ctx_t *ctx, json_t *args,
-                                     json_t **result, const char **error);
-
-struct ac_tool {
-    const char *name;
-    const char *description;
-    const char *parameters_json; /* JSON schema text of the arguments object */
-    ac_tool_call_fn *call;
-    void *baton;                 /* tool-specific state (index, endpoints, ...) */
-};
+#include "../include/mod_agentchat_tool.h"
 
 #endif
