@@ -42,11 +42,13 @@ CORE_OBJ  := $(patsubst %.c,build/obj/%.o,$(SRC_CORE))
 
 build/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude $(APR_CFLAGS) -c $< -o $@
+	@echo "  CC    $<"
+	@$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude $(APR_CFLAGS) -c $< -o $@
 
 build/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
-	$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
+	@echo "  LD    $@"
+	@$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
 	    -lcmocka $(LIBS) $(APR_LIBS)
 
 unit: $(UNIT_BIN)

@@ -26,6 +26,9 @@ void *ac_glue_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->tool_timeout = UNSET;
     c->max_message_chars = UNSET;
     c->run_timeout = UNSET;
+    c->heartbeat = UNSET;
+    c->on_disconnect = UNSET;
+    c->cancel_check_ms = UNSET;
     c->http_tools = apr_array_make(p, 2, sizeof(http_tool_conf_t));
     c->agents = apr_array_make(p, 2, sizeof(agent_conf_t));
     return c;
@@ -61,6 +64,9 @@ void *ac_glue_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(tool_timeout);
     MERGE_INT(max_message_chars);
     MERGE_INT(run_timeout);
+    MERGE_INT(heartbeat);
+    MERGE_INT(on_disconnect);
+    MERGE_INT(cancel_check_ms);
     MERGE_PTR(kb_dir);
     MERGE_PTR(weather_endpoint);
     MERGE_PTR(geocoding_endpoint);
@@ -215,6 +221,16 @@ static const char *set_int_field(cmd_parms *cmd, void *d, const char *arg)
             c->max_message_chars = (int)v;
         }
     }
+    else if (!strcasecmp(name, AC_DIR_HEARTBEAT_INTERVAL)) {
+        if (!(err = set_int(cmd, arg, 0, 3600, &v))) {
+            c->heartbeat = (int)v;
+        }
+    }
+    else if (!strcasecmp(name, AC_DIR_CANCEL_CHECK_INTERVAL)) {
+        if (!(err = set_int(cmd, arg, 100, 60000, &v))) {
+            c->cancel_check_ms = (int)v;
+        }
+    }
     else if (!strcasecmp(name, AC_DIR_RUN_TIMEOUT)) {
         if (!(err = set_int(cmd, arg, 10, 86400, &v))) {
             c->run_timeout = (int)v;
@@ -310,6 +326,22 @@ static const char *set_provider(cmd_parms *cmd, void *d, const char *arg)
     }
     else {
         return apr_psprintf(cmd->pool, "%s: expected 'azure' or 'openai', got '%s'",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+static const char *set_on_disconnect(cmd_parms *cmd, void *d, const char *arg)
+{
+    srv_conf_t *c = cmd_conf(cmd);
+    if (!strcasecmp(arg, "continue")) {
+        c->on_disconnect = 0;
+    }
+    else if (!strcasecmp(arg, "abort")) {
+        c->on_disconnect = 1;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "%s: expected 'continue' or 'abort', got '%s'",
                             cmd->cmd->name, arg);
     }
     return NULL;
@@ -495,6 +527,15 @@ const command_rec ac_glue_cmds[] = {
     AP_INIT_RAW_ARGS(AC_DIR_AGENT, agent_section, NULL, RSRC_CONF,
                      "<AgentChatAgent name> block: Description, Instructions, Tools, Model, "
                      "Temperature"),
+    AP_INIT_TAKE1(AC_DIR_HEARTBEAT_INTERVAL, set_int_field, NULL, RSRC_CONF,
+                  "Seconds of silence after which a stream sends a heartbeat event (default 15; "
+                  "0 = never)"),
+    AP_INIT_TAKE1(AC_DIR_ON_DISCONNECT, set_on_disconnect, NULL, RSRC_CONF,
+                  "continue (default): a run finishes and is stored when its streaming client "
+                  "leaves; abort: stop and store the partial answer"),
+    AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field, NULL, RSRC_CONF,
+                  "Milliseconds between a running turn's checks for a cancel request (default "
+                  "1500)"),
     AP_INIT_TAKE1(AC_DIR_DEFAULT_AGENT, set_word_field, NULL, RSRC_CONF,
                   "The agent of threads created without one (default: the first defined)"),
     {NULL},
@@ -601,7 +642,12 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     c->chat.stale_after = apr_time_from_sec(OR_DEFAULT(c->run_timeout, AC_DEFAULT_RUN_TIMEOUT));
     c->chat.max_message_chars =
         (apr_size_t)OR_DEFAULT(c->max_message_chars, AC_DEFAULT_MAX_MESSAGE_CHARS);
+    c->chat.cancel_poll =
+        apr_time_from_msec(OR_DEFAULT(c->cancel_check_ms, AC_DEFAULT_CANCEL_CHECK_MS));
     c->api.chat = &c->chat;
+    c->api.heartbeat =
+        apr_time_from_sec(OR_DEFAULT(c->heartbeat, AC_DEFAULT_HEARTBEAT_INTERVAL));
+    c->api.disconnect_abort = OR_DEFAULT(c->on_disconnect, 0);
     c->api.default_agent = c->chat.default_agent;
     c->api.agent_known = agent_known;
     c->api.agent_baton = &c->chat;

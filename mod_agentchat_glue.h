@@ -84,6 +84,9 @@ typedef struct {
     const char *geocoding_endpoint;
     apr_array_header_t *http_tools; /* http_tool_conf_t */
     apr_array_header_t *agents;     /* agent_conf_t */
+    int heartbeat;       /* seconds */
+    int on_disconnect;   /* 1 = abort */
+    int cancel_check_ms;
     const char *default_agent;
 
     /* per process, built in child_init */

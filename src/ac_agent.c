@@ -152,8 +152,12 @@ static void add_usage(json_int_t *sum, json_int_t v)
 
 static void fail_from_model(ac_agent_result_t *out, const ac_model_result_t *mr)
 {
-    out->status = strcmp(mr->error_code ? mr->error_code : "", "aborted") == 0 ? "cancelled"
-                                                                                : "failed";
+    if (mr->error_code && !strcmp(mr->error_code, "aborted")) {
+        out->status = "cancelled";
+        out->finish_reason = "cancelled";
+        return;
+    }
+    out->status = "failed";
     out->error_code = mr->error_code ? mr->error_code : "model_error";
     out->error = mr->error ? mr->error : "The model call failed.";
     out->retryable = mr->retryable;
@@ -180,7 +184,7 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
 
     for (int round = 1; round <= max_rounds + 1; round++) {
         ac_model_req_t req = {messages, round <= max_rounds ? tools : NULL, agent->model,
-                              agent->temperature};
+                              agent->temperature, cb ? cb->on_tick : NULL, baton};
         ac_model_result_t mr;
         json_t *calls;
         apr_status_t rv;
@@ -196,6 +200,12 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
         content = apr_pstrcat(p, content, mr.stream.content ? mr.stream.content : "", NULL);
         if (rv != APR_SUCCESS) {
             fail_from_model(out, &mr);
+            break;
+        }
+        if (cb && cb->on_tick && cb->on_tick(baton)) {
+            /* cancelled as the stream ended: keep what arrived */
+            out->status = "cancelled";
+            out->finish_reason = "cancelled";
             break;
         }
         out->finish_reason = mr.stream.finish_reason ? mr.stream.finish_reason : "stop";
@@ -232,6 +242,11 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
             step->tool = apr_pstrdup(p, c->name);
             step->arguments = apr_pstrdup(p, c->arguments);
             step->round = round;
+            if (cb && cb->on_tick && cb->on_tick(baton)) {
+                out->status = "cancelled";
+                out->finish_reason = "cancelled";
+                break;
+            }
             if (cb && cb->on_tool_start) {
                 cb->on_tool_start(baton, step);
             }
@@ -242,6 +257,9 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
             json_array_append_new(messages,
                                   json_pack("{ssssss?}", "role", "tool", "tool_call_id", step->id,
                                             "content", ac_json_dump(p, step->result)));
+        }
+        if (!strcmp(out->status, "cancelled")) {
+            break;
         }
         if (round == max_rounds) {
             ac_log(AC_LOG_INFO, 0, "agent %s reached %d tool rounds; asking for a final answer",

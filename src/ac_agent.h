@@ -44,6 +44,9 @@ typedef struct {
     int (*on_token)(void *baton, const char *text, apr_size_t len);
     void (*on_tool_start)(void *baton, const ac_step_t *step);
     void (*on_tool_end)(void *baton, const ac_step_t *step);
+    /* Periodic while waiting (model calls) and between tool calls; non-zero
+     * stops the turn as cancelled. */
+    int (*on_tick)(void *baton);
 } ac_agent_cb_t;
 
 typedef struct {

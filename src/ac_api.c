@@ -21,6 +21,7 @@ void ac_api_conf_defaults(ac_api_conf_t *conf)
     conf->max_metadata_key_chars = 64;
     conf->max_metadata_value_chars = 512;
     conf->default_agent = "default";
+    conf->heartbeat = apr_time_from_sec(15);
 }
 
 void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e,
@@ -399,6 +400,7 @@ static const route_t routes[] = {
     {"threads/{}", {{"GET", thread_get}, {"PATCH", thread_patch}, {"DELETE", thread_delete}}},
     {"threads/{}/messages", {{"GET", messages_list}, {"POST", ac_api_messages_post}}},
     {"threads/{}/runs/{}", {{"GET", ac_api_run_get}}},
+    {"threads/{}/runs/{}/cancel", {{"POST", ac_api_run_cancel}}},
     {"chat", {{"POST", ac_api_chat_post}}},
     {"agents", {{"GET", ac_api_agents_list}}},
     {"agents/{}/chat", {{"POST", ac_api_chat_post}}},

@@ -29,6 +29,8 @@ typedef struct {
 typedef struct {
     ac_store_t *store;
     const ac_chat_conf_t *chat; /* NULL: chat routes answer 503 */
+    apr_interval_time_t heartbeat;  /* SSE heartbeat after this much silence */
+    int disconnect_abort;           /* stop generating when a streaming client leaves */
     apr_size_t max_body;      /* request body cap (413 above) */
     int max_title_chars;      /* thread title */
     int max_metadata_keys;

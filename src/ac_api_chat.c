@@ -126,6 +126,26 @@ ac_err_t *ac_api_run_get(route_ctx_t *rc)
     return NULL;
 }
 
+ac_err_t *ac_api_run_cancel(route_ctx_t *rc)
+{
+    json_t *run;
+    ac_err_t *e;
+
+    if ((e = need_chat(rc)) || (e = ac_api_check_thread_id(rc, rc->seg[1]))) {
+        return e;
+    }
+    if (!ac_id_valid(rc->seg[3], "run")) {
+        return ac_err_make(rc->req->pool, 404, "run_not_found", "No run with that id.");
+    }
+    if ((e = ac_chat_cancel(rc->conf->chat, &rc->cosmos, rc->req->principal, rc->seg[1],
+                            rc->seg[3], &run))) {
+        return e;
+    }
+    rc->resp->status = 202;
+    rc->resp->body = run;
+    return NULL;
+}
+
 /* POST /chat and POST /agents/{agent}/chat: {"message", "thread_id"?, "stream"?}.
  * The thread is created when none is given. */
 ac_err_t *ac_api_chat_post(route_ctx_t *rc)

@@ -18,6 +18,128 @@ const ac_agent_t *ac_chat_find_agent(const ac_chat_conf_t *cc, const char *name)
     return NULL;
 }
 
+/* The turn's state seen by the agent's callbacks, which it relays to the
+ * caller's events after its own work (cancel polling). */
+typedef struct {
+    const ac_chat_conf_t *cc;
+    ac_cosmos_ctx_t *ctx;
+    const ac_turn_t *turn;
+    const ac_chat_events_t *ev;
+    void *baton;
+    apr_time_t next_poll;
+    const char *stop_reason; /* "cancelled" | "client_disconnected" */
+} turn_state_t;
+
+static int relay_token(void *b, const char *text, apr_size_t len)
+{
+    turn_state_t *t = b;
+    if (t->ev && t->ev->on_token && t->ev->on_token(t->baton, text, len)) {
+        t->stop_reason = "client_disconnected";
+        return 1;
+    }
+    return 0;
+}
+
+static void relay_tool_start(void *b, const ac_step_t *step)
+{
+    turn_state_t *t = b;
+    if (t->ev && t->ev->on_tool_start) {
+        t->ev->on_tool_start(t->baton, step);
+    }
+}
+
+static void relay_tool_end(void *b, const ac_step_t *step)
+{
+    turn_state_t *t = b;
+    if (t->ev && t->ev->on_tool_end) {
+        t->ev->on_tool_end(t->baton, step);
+    }
+}
+
+/* Has someone asked this run to stop?  One point read, at most every
+ * cancel_poll, in a scratch pool so a long turn does not grow memory. */
+static int cancel_requested(turn_state_t *t)
+{
+    apr_pool_t *scratch;
+    ac_cosmos_ctx_t sctx = {0};
+    ac_cosmos_res_t res;
+    int yes = 0;
+
+    apr_pool_create(&scratch, t->ctx->pool);
+    sctx.pool = scratch;
+    if (ac_cosmos_read_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
+                           t->turn->thread_id, t->turn->run_id, &res) == APR_SUCCESS &&
+        res.status == 200) {
+        yes = ac_json_bool(res.body, "cancel_requested", 0);
+    }
+    t->ctx->request_charge += sctx.request_charge;
+    t->ctx->round_trips += sctx.round_trips;
+    apr_pool_destroy(scratch);
+    return yes;
+}
+
+static int relay_tick(void *b)
+{
+    turn_state_t *t = b;
+    apr_time_t now = apr_time_now();
+
+    if (t->stop_reason) {
+        return 1;
+    }
+    if (t->ev && t->ev->on_tick && t->ev->on_tick(t->baton)) {
+        t->stop_reason = "client_disconnected";
+        return 1;
+    }
+    if (t->cc->cancel_poll > 0 && now >= t->next_poll) {
+        t->next_poll = now + t->cc->cancel_poll;
+        if (cancel_requested(t)) {
+            ac_log(AC_LOG_INFO, 0, "run %s: cancel requested; stopping", t->turn->run_id);
+            t->stop_reason = "cancelled";
+            return 1;
+        }
+    }
+    return 0;
+}
+
+ac_err_t *ac_chat_cancel(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const char *principal,
+                         const char *thread_id, const char *run_id, json_t **run)
+{
+    apr_pool_t *p = ctx->pool;
+    json_t *ops, *thread;
+    ac_cosmos_res_t res;
+    apr_status_t rv;
+    ac_err_t *e;
+
+    if ((e = ac_store_thread_read(cc->store, ctx, principal, thread_id, &thread))) {
+        return e;
+    }
+    ops = ac_json_own(p, json_pack("[{sssssb}{ssssss}]", "op", "set", "path", "/cancel_requested",
+                                   "value", 1, "op", "set", "path", "/cancel_requested_at",
+                                   "value", ac_time_rfc3339(p, apr_time_now())));
+    /* Only a run still in progress can be cancelled; the condition makes the
+     * check and the flag one atomic step. */
+    rv = ac_cosmos_patch_doc(ac_store_cosmos(cc->store), ctx, AC_COLL_MESSAGES, thread_id, run_id,
+                             ops, "FROM c WHERE c.type = 'run' AND c.status = 'in_progress'", NULL,
+                             &res);
+    if (rv == APR_SUCCESS && res.status == 404) {
+        return ac_err_make(p, 404, "run_not_found", "No run with id '%s' in this thread.", run_id);
+    }
+    if (rv == APR_SUCCESS && res.status == 412) {
+        if ((e = ac_store_run_read(cc->store, ctx, principal, thread_id, run_id, run))) {
+            return e;
+        }
+        e = ac_err_make(p, 409, "run_not_active", "The run is not in progress (status %s).",
+                        ac_json_str(*run, "status") ? ac_json_str(*run, "status") : "?");
+        return e;
+    }
+    if (rv != APR_SUCCESS || res.status != 200) {
+        return ac_store_cosmos_err(p, rv, &res, "cancelling the run");
+    }
+    *run = ac_store_run_view(p, res.body);
+    json_object_set_new(*run, "cancel_requested", json_true());
+    return NULL;
+}
+
 static json_int_t ms(apr_interval_time_t t)
 {
     return t < 0 ? -1 : (json_int_t)apr_time_as_msec(t);
@@ -112,8 +234,8 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
                        void *baton, ac_chat_out_t *out)
 {
     apr_pool_t *p = ctx->pool;
-    ac_agent_cb_t acb = {ev ? ev->on_token : NULL, ev ? ev->on_tool_start : NULL,
-                         ev ? ev->on_tool_end : NULL};
+    ac_agent_cb_t acb = {relay_token, relay_tool_start, relay_tool_end, relay_tick};
+    turn_state_t ts = {0};
     const ac_agent_t *agent;
     json_t *history, *messages, *assistant = NULL, *run;
     const char *msg_id = NULL;
@@ -136,7 +258,13 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
             ev->on_begin(baton, &out->turn);
         }
         messages = ac_agent_messages(p, agent, history, content);
-        if (ac_agent_run(&cc->env, agent, messages, &acb, baton, p, &out->result) !=
+        ts.cc = cc;
+        ts.ctx = ctx;
+        ts.turn = &out->turn;
+        ts.ev = ev;
+        ts.baton = baton;
+        ts.next_poll = apr_time_now() + cc->cancel_poll;
+        if (ac_agent_run(&cc->env, agent, messages, &acb, &ts, p, &out->result) !=
             APR_SUCCESS) {
             e = ac_err_make(p, out->result.http_status ? out->result.http_status : 502,
                             out->result.error_code ? out->result.error_code : "model_error", "%s",
@@ -145,6 +273,12 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
                 e->retry_after = 2;
             }
         }
+    }
+    if (out->result.status && !strcmp(out->result.status, "cancelled") && ts.stop_reason &&
+        !strcmp(ts.stop_reason, "client_disconnected")) {
+        /* AgentChatOnDisconnect abort: what was generated is kept, marked incomplete */
+        out->result.status = "incomplete";
+        out->result.finish_reason = "client_disconnected";
     }
     if (!out->result.steps) {
         /* The agent never ran: record why on the run. */

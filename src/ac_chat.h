@@ -14,6 +14,7 @@ typedef struct {
     int history_messages;               /* earlier messages sent to the model */
     apr_interval_time_t stale_after;    /* a run older than this no longer locks its thread */
     apr_size_t max_message_chars;       /* user message length limit */
+    apr_interval_time_t cancel_poll;    /* how often a running turn reads its run document */
 } ac_chat_conf_t;
 
 /* Hooks for streaming; every member may be NULL. */
@@ -23,6 +24,8 @@ typedef struct {
     int (*on_token)(void *baton, const char *text, apr_size_t len);
     void (*on_tool_start)(void *baton, const ac_step_t *step);
     void (*on_tool_end)(void *baton, const ac_step_t *step);
+    /* About every 250 ms while the turn waits (heartbeats); non-zero stops it. */
+    int (*on_tick)(void *baton);
 } ac_chat_events_t;
 
 typedef struct {
@@ -37,6 +40,11 @@ const ac_agent_t *ac_chat_find_agent(const ac_chat_conf_t *cc, const char *name)
 /* Run a turn.  Returns NULL when the run completed (or ended incomplete);
  * otherwise the error for the client.  When out->turn.run_id is set, the
  * user's message was stored, whatever the outcome. */
+/* Ask a running turn to stop, from any server: flags the run document; the
+ * turn notices on its next poll.  *run gets the run (API shape). */
+ac_err_t *ac_chat_cancel(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const char *principal,
+                         const char *thread_id, const char *run_id, json_t **run);
+
 ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const char *principal,
                        const char *thread_id, const char *content, const ac_chat_events_t *ev,
                        void *baton, ac_chat_out_t *out);

@@ -54,3 +54,10 @@
 #define AC_DEFAULT_INSTRUCTIONS                                                                    \
     "You are a helpful assistant. Use the tools you are given when they help you answer "          \
     "accurately; do not invent tool results. Answer concisely."
+
+/* streaming */
+#define AC_DIR_HEARTBEAT_INTERVAL "AgentChatHeartbeatInterval"
+#define AC_DIR_ON_DISCONNECT "AgentChatOnDisconnect"
+#define AC_DIR_CANCEL_CHECK_INTERVAL "AgentChatCancelCheckInterval"
+#define AC_DEFAULT_HEARTBEAT_INTERVAL 15
+#define AC_DEFAULT_CANCEL_CHECK_MS 1500

@@ -43,6 +43,7 @@ typedef struct {
     char *buf;
     apr_size_t len, cap, max;
     apr_status_t abort_rv; /* why a callback stopped the transfer */
+    apr_time_t next_tick;
     const char *abort_why;
 } xfer_t;
 
@@ -380,6 +381,25 @@ leave:
     return rv;
 }
 
+/* curl calls this often while data flows and about once a second when idle. */
+static int on_progress(void *baton, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    xfer_t *x = baton;
+    apr_time_t now = apr_time_now();
+
+    if (now < x->next_tick) {
+        return 0;
+    }
+    x->next_tick = now + x->req->tick_interval;
+    if (x->req->on_tick(x->req->baton) != 0) {
+        x->abort_rv = APR_ECONNABORTED;
+        x->abort_why = "stopped by the caller";
+        return 1;
+    }
+    return 0;
+}
+
 static apr_status_t set_options(ac_http_pool_t *pool, CURL *h, const ac_http_req_t *req,
                                 struct curl_slist *hdrs, xfer_t *x, char *errbuf, const char **why)
 {
@@ -410,6 +430,12 @@ static apr_status_t set_options(ac_http_pool_t *pool, CURL *h, const ac_http_req
     SETOPT(h, CURLOPT_HEADERDATA, x);
     SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(h, CURLOPT_WRITEDATA, x);
+    if (req->on_tick) {
+        x->next_tick = apr_time_now() + req->tick_interval;
+        SETOPT(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        SETOPT(h, CURLOPT_XFERINFODATA, x);
+        SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+    }
     rv = set_method(h, req, why);
 leave:
     return rv;
@@ -422,6 +448,7 @@ static apr_status_t map_curl_error(CURLcode cc, const xfer_t *x, const char *err
 
     *why = detail;
     switch (cc) {
+    case CURLE_ABORTED_BY_CALLBACK:
     case CURLE_WRITE_ERROR:
         if (x->abort_rv != APR_SUCCESS) {
             *why = x->abort_why;

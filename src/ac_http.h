@@ -32,6 +32,11 @@ typedef struct {
     apr_size_t max_response;     /* cap on a collected body; over it -> APR_ENOSPC */
     ac_http_data_cb *on_data;    /* when set, a 2xx body is streamed here (others are collected) */
     void *baton;
+    /* When set, called about every tick_interval while the transfer runs, also
+     * while no byte moves (heartbeats, cancel checks); non-zero aborts the
+     * transfer with APR_ECONNABORTED. */
+    int (*on_tick)(void *baton);
+    apr_interval_time_t tick_interval;
 } ac_http_req_t;
 
 typedef struct {

@@ -20,6 +20,8 @@ typedef struct {
     void *user_baton;
     apr_time_t start;
     ac_model_result_t *out;
+    int (*tick)(void *baton);
+    void *tick_baton;
 } attempt_t;
 
 ac_model_t *ac_model_create(apr_pool_t *p, const ac_model_conf_t *conf, ac_http_pool_t *http)
@@ -86,6 +88,12 @@ static int relay_token(void *baton, const char *text, apr_size_t len)
     }
     return a->user_cb && a->user_cb->on_token ? a->user_cb->on_token(a->user_baton, text, len)
                                               : 0;
+}
+
+static int relay_tick(void *baton)
+{
+    attempt_t *a = baton;
+    return a->tick(a->tick_baton);
 }
 
 static int relay_data(void *baton, const char *data, apr_size_t len)
@@ -193,6 +201,8 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
     hreq.timeout = m->conf.timeout;
     hreq.max_response = 256 * 1024; /* error bodies; the stream itself is not collected */
     hreq.on_data = relay_data;
+    hreq.on_tick = req->on_tick ? relay_tick : NULL;
+    hreq.tick_interval = apr_time_from_msec(250);
 
     for (int attempt = 1; attempt <= m->conf.max_attempts; attempt++) {
         apr_pool_t *ap;
@@ -209,6 +219,10 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
         a.start = start;
         a.out = out;
         hreq.baton = &a;
+        if (req->on_tick) {
+            a.tick = req->on_tick;
+            a.tick_baton = req->tick_baton;
+        }
         out->attempts = attempt;
 
         rv = ac_http_perform(m->http, &hreq, ap, &resp, &herr);
@@ -236,6 +250,10 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
             again = classify_status(out, p, resp);
             hint = retry_hint(resp->headers);
             rv = APR_EGENERAL;
+        }
+        else if (rv == APR_ECONNABORTED && out->stream.status == APR_SUCCESS) {
+            set_error(out, p, "aborted", 0, "Generation was stopped.");
+            break;
         }
         else if (rv == APR_ECONNABORTED && out->stream.status != APR_SUCCESS) {
             /* our stream interpreter stopped the transfer */

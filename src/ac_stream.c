@@ -15,6 +15,7 @@ typedef struct {
     const char *run_id;
     const char *thread_id;
     long seq;
+    apr_time_t last_sent;
     int started;
     int gone; /* the client went away: keep running, stop writing */
 } stream_t;
@@ -31,6 +32,7 @@ static void emit(stream_t *s, const char *name, json_t *data)
     text = ac_json_dumpn(s->scratch, data, &len);
     id = apr_psprintf(s->scratch, "%s:%ld", s->run_id, ++s->seq);
     json_decref(data);
+    s->last_sent = apr_time_now();
     if (s->w->event(s->w->baton, id, name, text, len) != APR_SUCCESS ||
         (s->w->client_gone && s->w->client_gone(s->w->baton))) {
         s->gone = 1;
@@ -72,7 +74,23 @@ static int on_token(void *baton, const char *text, apr_size_t len)
          json_pack("{sssO}", "type", s->flavor == AC_STREAM_CHAT ? "chunk" : "token", "content",
                    c));
     json_decref(c);
-    return 0;
+    return s->gone && s->rc->conf->disconnect_abort;
+}
+
+/* Silence is filled with heartbeats, so proxies and browsers keep the stream. */
+static int on_tick(void *baton)
+{
+    stream_t *s = baton;
+
+    if (s->started && !s->gone && s->rc->conf->heartbeat > 0 &&
+        apr_time_now() - s->last_sent >= s->rc->conf->heartbeat) {
+        emit(s, "heartbeat", json_pack("{ssss}", "type", "heartbeat", "timestamp",
+                                       ac_time_rfc3339(s->scratch, apr_time_now())));
+    }
+    if (!s->gone && s->started && s->w->client_gone && s->w->client_gone(s->w->baton)) {
+        s->gone = 1;
+    }
+    return s->gone && s->rc->conf->disconnect_abort;
 }
 
 static void on_tool_start(void *baton, const ac_step_t *step)
@@ -99,7 +117,7 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
                          ac_stream_flavor_e flavor)
 {
     apr_pool_t *p = rc->req->pool;
-    ac_chat_events_t ev = {on_begin, on_token, on_tool_start, on_tool_end};
+    ac_chat_events_t ev = {on_begin, on_token, on_tool_start, on_tool_end, on_tick};
     stream_t s = {0};
     ac_chat_out_t out;
     ac_err_t *e;
