@@ -20,7 +20,7 @@ MODULE    := .libs/mod_agentchat.so
 
 .SECONDARY:
 
-.PHONY: all install test unit integration deps run bench clean check-format
+.PHONY: all install test unit integration deps run bench clean check-format check-pack
 
 all: $(MODULE)
 
@@ -51,7 +51,12 @@ build/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 	@$(CC) $(STD) $(WARN) -O1 -g -Isrc -Iinclude -Itests/unit $(APR_CFLAGS) $< $(CORE_OBJ) -o $@ \
 	    -lcmocka $(LIBS) $(APR_LIBS)
 
-unit: $(UNIT_BIN)
+# json_pack() formats must consume exactly the arguments given (a mismatch
+# crashes at run time); checked statically before the tests run.
+check-pack:
+	@python3 tests/tools/check-json-pack.py mod_agentchat*.c src/*.c src/tools/*.c
+
+unit: check-pack $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # ---- integration tests (real httpd + Cosmos-protocol server + scripted model) --

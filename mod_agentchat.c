@@ -3,6 +3,8 @@
  * mod_agentchat_config.c, the SSE writer in mod_agentchat_sse.c. */
 #include "mod_agentchat_glue.h"
 
+#include "ap_expr.h"
+
 #define srv_conf ac_glue_srv_conf
 
 /* ---- logging seam ------------------------------------------------------------ */
@@ -398,6 +400,7 @@ static int agentchat_handler(request_rec *r)
     req.content_type = apr_table_get(r->headers_in, "Content-Type");
     req.request_id = rid;
     req.accept = apr_table_get(r->headers_in, "Accept");
+    req.last_event_id = apr_table_get(r->headers_in, "Last-Event-ID");
     ac_glue_sse_writer(r, &sse, &writer);
     req.sse = &writer;
     ac_api_handle(&c->api, &req, &resp);
@@ -413,6 +416,40 @@ static int agentchat_handler(request_rec *r)
     return send_response(r, &resp, rid);
 }
 
+/* API requests map to no file.  Claiming them at translation skips core's
+ * filename mapping and directory walk, which would answer a long id with an
+ * HTML "File name too long" 403 before the handler runs. */
+static int is_api_request(request_rec *r)
+{
+    core_dir_config *cd = ap_get_core_module_config(r->per_dir_config);
+    const char *h, *err = NULL;
+
+    if (!cd || !cd->expr_handler) {
+        return 0;
+    }
+    /* SetHandler is stored as an expression; a plain name evaluates to itself. */
+    h = ap_expr_str_exec(r, cd->expr_handler, &err);
+    return h && !err && !strcmp(h, AC_HANDLER);
+}
+
+static int translate_name(request_rec *r)
+{
+    if (!is_api_request(r)) {
+        return DECLINED;
+    }
+    r->filename = apr_pstrcat(r->pool, AC_HANDLER ":", r->uri, NULL);
+    return OK;
+}
+
+/* httpd resets the per-dir config before this hook, so recognise our
+ * requests by the filename translate_name gave them (as mod_proxy does). */
+static int map_to_storage(request_rec *r)
+{
+    return r->filename && !strncmp(r->filename, AC_HANDLER ":", sizeof(AC_HANDLER))
+               ? OK
+               : DECLINED;
+}
+
 static void register_hooks(apr_pool_t *p)
 {
     APR_REGISTER_OPTIONAL_FN(agentchat_register_tool);
@@ -420,6 +457,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(agentchat_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

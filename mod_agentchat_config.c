@@ -29,6 +29,7 @@ void *ac_glue_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->heartbeat = UNSET;
     c->on_disconnect = UNSET;
     c->cancel_check_ms = UNSET;
+    c->checkpoint_ms = UNSET;
     c->http_tools = apr_array_make(p, 2, sizeof(http_tool_conf_t));
     c->agents = apr_array_make(p, 2, sizeof(agent_conf_t));
     return c;
@@ -67,6 +68,7 @@ void *ac_glue_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(heartbeat);
     MERGE_INT(on_disconnect);
     MERGE_INT(cancel_check_ms);
+    MERGE_INT(checkpoint_ms);
     MERGE_PTR(kb_dir);
     MERGE_PTR(weather_endpoint);
     MERGE_PTR(geocoding_endpoint);
@@ -224,6 +226,11 @@ static const char *set_int_field(cmd_parms *cmd, void *d, const char *arg)
     else if (!strcasecmp(name, AC_DIR_HEARTBEAT_INTERVAL)) {
         if (!(err = set_int(cmd, arg, 0, 3600, &v))) {
             c->heartbeat = (int)v;
+        }
+    }
+    else if (!strcasecmp(name, AC_DIR_CHECKPOINT_INTERVAL)) {
+        if (!(err = set_int(cmd, arg, 100, 60000, &v))) {
+            c->checkpoint_ms = (int)v;
         }
     }
     else if (!strcasecmp(name, AC_DIR_CANCEL_CHECK_INTERVAL)) {
@@ -536,6 +543,9 @@ const command_rec ac_glue_cmds[] = {
     AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field, NULL, RSRC_CONF,
                   "Milliseconds between a running turn's checks for a cancel request (default "
                   "1500)"),
+    AP_INIT_TAKE1(AC_DIR_CHECKPOINT_INTERVAL, set_int_field, NULL, RSRC_CONF,
+                  "Milliseconds between partial-answer checkpoints while another server follows "
+                  "a run (default 1000)"),
     AP_INIT_TAKE1(AC_DIR_DEFAULT_AGENT, set_word_field, NULL, RSRC_CONF,
                   "The agent of threads created without one (default: the first defined)"),
     {NULL},
@@ -642,6 +652,8 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     c->chat.stale_after = apr_time_from_sec(OR_DEFAULT(c->run_timeout, AC_DEFAULT_RUN_TIMEOUT));
     c->chat.max_message_chars =
         (apr_size_t)OR_DEFAULT(c->max_message_chars, AC_DEFAULT_MAX_MESSAGE_CHARS);
+    c->chat.checkpoint_interval =
+        apr_time_from_msec(OR_DEFAULT(c->checkpoint_ms, AC_DEFAULT_CHECKPOINT_MS));
     c->chat.cancel_poll =
         apr_time_from_msec(OR_DEFAULT(c->cancel_check_ms, AC_DEFAULT_CANCEL_CHECK_MS));
     c->api.chat = &c->chat;

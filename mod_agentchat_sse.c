@@ -44,27 +44,30 @@ static apr_status_t sse_event(void *baton, const char *id, const char *name, con
                               apr_size_t len)
 {
     ac_glue_sse_t *s = baton;
-    struct iovec vec[7];
+    struct iovec vec[8];
+    int n = 0;
     apr_status_t rv;
 
-    vec[0].iov_base = (void *)"id: ";
-    vec[0].iov_len = 4;
-    vec[1].iov_base = (void *)id;
-    vec[1].iov_len = strlen(id);
-    vec[2].iov_base = (void *)"\nevent: ";
-    vec[2].iov_len = 8;
-    vec[3].iov_base = (void *)name;
-    vec[3].iov_len = strlen(name);
-    vec[4].iov_base = (void *)"\ndata: ";
-    vec[4].iov_len = 7;
-    vec[5].iov_base = (void *)data;
-    vec[5].iov_len = len;
-    vec[6].iov_base = (void *)"\n\n";
-    vec[6].iov_len = 2;
+#define VEC(p, l) (vec[n].iov_base = (void *)(p), vec[n].iov_len = (l), n++)
+    /* id and event lines are left out for plain "message" events */
+    if (id) {
+        VEC("id: ", 4);
+        VEC(id, strlen(id));
+        VEC("\n", 1);
+    }
+    if (name) {
+        VEC("event: ", 7);
+        VEC(name, strlen(name));
+        VEC("\n", 1);
+    }
+    VEC("data: ", 6);
+    VEC(data, len);
+#undef VEC
     if (s->r->connection->aborted) {
         return APR_ECONNABORTED;
     }
-    if ((rv = apr_brigade_writev(s->bb, NULL, NULL, vec, 7)) != APR_SUCCESS) {
+    if ((rv = apr_brigade_writev(s->bb, NULL, NULL, vec, (apr_size_t)n)) != APR_SUCCESS ||
+        (rv = apr_brigade_write(s->bb, NULL, NULL, "\n\n", 2)) != APR_SUCCESS) {
         return rv;
     }
     return sse_pass(s, NULL, 0);

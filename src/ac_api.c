@@ -401,6 +401,8 @@ static const route_t routes[] = {
     {"threads/{}/messages", {{"GET", messages_list}, {"POST", ac_api_messages_post}}},
     {"threads/{}/runs/{}", {{"GET", ac_api_run_get}}},
     {"threads/{}/runs/{}/cancel", {{"POST", ac_api_run_cancel}}},
+    {"threads/{}/runs/{}/events", {{"GET", ac_api_run_events}}},
+    {"agent/stream", {{"GET", ac_api_agent_stream}, {"POST", ac_api_agent_stream}}},
     {"chat", {{"POST", ac_api_chat_post}}},
     {"agents", {{"GET", ac_api_agents_list}}},
     {"agents/{}/chat", {{"POST", ac_api_chat_post}}},
@@ -408,8 +410,9 @@ static const route_t routes[] = {
     {NULL, {{NULL, NULL}}},
 };
 
-/* Split "/a/b/c" into segments; percent-escapes are decoded per segment so an
- * encoded slash cannot create a segment. */
+/* Split "/a/b/c" into segments.  The host hands over the path already
+ * percent-decoded once (httpd's r->uri); decoding again would let
+ * "thread_%2577" turn into "thread_w", so segments are taken as they are. */
 static ac_err_t *split_path(route_ctx_t *rc)
 {
     apr_pool_t *p = rc->req->pool;
@@ -433,9 +436,7 @@ static ac_err_t *split_path(route_ctx_t *rc)
         if (rc->nseg == MAX_SEGMENTS) {
             return ac_err_make(p, 404, "not_found", "No such route.");
         }
-        if (!(rc->seg[rc->nseg++] = url_decode(p, s, len, 0))) {
-            return ac_err_make(p, 400, "invalid_path", "The path has a malformed escape.");
-        }
+        rc->seg[rc->nseg++] = apr_pstrmemdup(p, s, len);
         s += len;
     }
     return NULL;

@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
     apr_pool_t *pool;
     const char *method;
-    const char *path;         /* below the mount point, e.g. "/threads/thread_x" */
+    const char *path;         /* below the mount point, already percent-decoded once */
     const char *args;         /* raw query string or NULL */
     const char *content_type; /* request Content-Type or NULL */
     const char *body;         /* NULL when none */
@@ -53,6 +53,7 @@ typedef struct {
     const char *principal;
     const char *request_id;
     const char *accept;          /* Accept header or NULL */
+    const char *last_event_id;   /* Last-Event-ID header or NULL */
     const ac_sse_writer_t *sse;  /* NULL when the host cannot stream */
 } ac_api_req_t;
 

@@ -261,3 +261,54 @@ ac_err_t *ac_api_agent_threads(route_ctx_t *rc)
     rc->resp->body = ac_api_list_body(rc->req->pool, &page);
     return NULL;
 }
+
+ac_err_t *ac_api_run_events(route_ctx_t *rc)
+{
+    ac_err_t *e;
+
+    if ((e = ac_api_check_thread_id(rc, rc->seg[1]))) {
+        return e;
+    }
+    if (!ac_id_valid(rc->seg[3], "run")) {
+        return ac_err_make(rc->req->pool, 404, "run_not_found", "No run with that id.");
+    }
+    if (!rc->req->sse) {
+        return ac_err_make(rc->req->pool, 406, "streaming_unavailable",
+                           "This server cannot stream responses.");
+    }
+    return ac_stream_run_events(rc, rc->seg[1], rc->seg[3]);
+}
+
+/* GET /agent/stream?message=... (EventSource) or POST {"message"}: stateless. */
+ac_err_t *ac_api_agent_stream(route_ctx_t *rc)
+{
+    static const char *const allowed[] = {"message", "stream", NULL};
+    apr_pool_t *p = rc->req->pool;
+    const char *message;
+    json_t *body = NULL, *v;
+    ac_err_t *e;
+
+    if ((e = need_chat(rc))) {
+        return e;
+    }
+    if (!strcmp(rc->req->method, "GET")) {
+        const char *m = apr_table_get(rc->args, "message");
+        if (m && !ac_utf8_valid(m, strlen(m))) {
+            return ac_err_make(p, 400, "invalid_utf8", "'message' is not valid UTF-8.");
+        }
+        v = m ? ac_json_own(p, json_string(m)) : NULL;
+    }
+    else {
+        if ((e = ac_api_read_body(rc, 1, &body)) || (e = ac_api_check_fields(p, body, allowed))) {
+            return e;
+        }
+        v = json_object_get(body, "message");
+    }
+    if ((e = check_content(rc, v, "message", &message))) {
+        return e;
+    }
+    if (!rc->req->sse) {
+        return ac_err_make(p, 406, "streaming_unavailable", "This server cannot stream responses.");
+    }
+    return ac_stream_stateless(rc, message);
+}

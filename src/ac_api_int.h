@@ -41,6 +41,8 @@ json_t *ac_api_list_body(apr_pool_t *p, const ac_page_t *page);
 ac_err_t *ac_api_messages_post(route_ctx_t *rc);
 ac_err_t *ac_api_run_get(route_ctx_t *rc);
 ac_err_t *ac_api_run_cancel(route_ctx_t *rc);
+ac_err_t *ac_api_run_events(route_ctx_t *rc);
+ac_err_t *ac_api_agent_stream(route_ctx_t *rc);
 ac_err_t *ac_api_chat_post(route_ctx_t *rc);
 ac_err_t *ac_api_agents_list(route_ctx_t *rc);
 ac_err_t *ac_api_agent_threads(route_ctx_t *rc);

@@ -28,11 +28,41 @@ typedef struct {
     void *baton;
     apr_time_t next_poll;
     const char *stop_reason; /* "cancelled" | "client_disconnected" */
+    /* What a follower on another server needs: the answer so far and the
+     * trace events, written to the run document only while one is watching. */
+    char *text;
+    apr_size_t text_len, text_cap;
+    json_t *traces;
+    apr_time_t followed_until;
+    apr_time_t next_checkpoint;
+    apr_size_t checkpointed_len;
+    size_t checkpointed_traces;
 } turn_state_t;
+
+static void keep_text(turn_state_t *t, const char *text, apr_size_t len)
+{
+    if (t->text_len + len + 1 > t->text_cap) {
+        apr_size_t cap = t->text_cap ? t->text_cap * 2 : 4096;
+        char *n;
+        while (cap < t->text_len + len + 1) {
+            cap *= 2;
+        }
+        n = apr_palloc(t->ctx->pool, cap);
+        if (t->text_len) {
+            memcpy(n, t->text, t->text_len);
+        }
+        t->text = n;
+        t->text_cap = cap;
+    }
+    memcpy(t->text + t->text_len, text, len);
+    t->text_len += len;
+    t->text[t->text_len] = '\0';
+}
 
 static int relay_token(void *b, const char *text, apr_size_t len)
 {
     turn_state_t *t = b;
+    keep_text(t, text, len);
     if (t->ev && t->ev->on_token && t->ev->on_token(t->baton, text, len)) {
         t->stop_reason = "client_disconnected";
         return 1;
@@ -40,9 +70,33 @@ static int relay_token(void *b, const char *text, apr_size_t len)
     return 0;
 }
 
+/* Trace events as the stream sends them, kept for followers and replays. */
+json_t *ac_chat_trace_event(const ac_step_t *step, int end)
+{
+    json_t *args = json_loads(step->arguments ? step->arguments : "", JSON_DECODE_ANY, NULL);
+    json_t *ev;
+
+    if (!args) {
+        args = json_string(step->arguments ? step->arguments : "");
+    }
+    if (!end) {
+        ev = json_pack("{sssssssO}", "type", "trace_start", "step_id", step->id, "tool",
+                       step->tool, "arguments", args);
+    }
+    else {
+        ev = json_pack("{sssssssOsssI}", "type", "trace_end", "step_id", step->id, "tool",
+                       step->tool, "result", step->result ? step->result : json_null(), "status",
+                       step->status, "duration_ms",
+                       (json_int_t)apr_time_as_msec(step->duration));
+    }
+    json_decref(args);
+    return ev;
+}
+
 static void relay_tool_start(void *b, const ac_step_t *step)
 {
     turn_state_t *t = b;
+    json_array_append_new(t->traces, ac_chat_trace_event(step, 0));
     if (t->ev && t->ev->on_tool_start) {
         t->ev->on_tool_start(t->baton, step);
     }
@@ -51,6 +105,7 @@ static void relay_tool_start(void *b, const ac_step_t *step)
 static void relay_tool_end(void *b, const ac_step_t *step)
 {
     turn_state_t *t = b;
+    json_array_append_new(t->traces, ac_chat_trace_event(step, 1));
     if (t->ev && t->ev->on_tool_end) {
         t->ev->on_tool_end(t->baton, step);
     }
@@ -70,12 +125,48 @@ static int cancel_requested(turn_state_t *t)
     if (ac_cosmos_read_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
                            t->turn->thread_id, t->turn->run_id, &res) == APR_SUCCESS &&
         res.status == 200) {
+        const char *f = ac_json_str(res.body, "follow_requested_at");
+        apr_time_t ft = f ? ac_time_parse_rfc3339(f) : 0;
         yes = ac_json_bool(res.body, "cancel_requested", 0);
+        /* a follower refreshes its flag every few seconds; 30 s of silence ends it */
+        t->followed_until = ft ? ft + apr_time_from_sec(30) : 0;
     }
     t->ctx->request_charge += sctx.request_charge;
     t->ctx->round_trips += sctx.round_trips;
     apr_pool_destroy(scratch);
     return yes;
+}
+
+/* Write the answer so far to the run document, for a follower elsewhere. */
+static void checkpoint(turn_state_t *t)
+{
+    apr_pool_t *scratch;
+    ac_cosmos_ctx_t sctx = {0};
+    ac_cosmos_res_t res;
+    json_t *ops;
+
+    if (t->text_len == t->checkpointed_len && json_array_size(t->traces) ==
+                                                  t->checkpointed_traces) {
+        return;
+    }
+    apr_pool_create(&scratch, t->ctx->pool);
+    sctx.pool = scratch;
+    ops = ac_json_own(scratch, json_pack("[{ssssss#}{sssssO}{ssssss}]", "op", "set", "path",
+                                         "/partial_content", "value",
+                                         t->text ? t->text : "", (int)t->text_len, "op",
+                                         "set", "path", "/partial_traces", "value", t->traces,
+                                         "op", "set", "path", "/checkpoint_at", "value",
+                                         ac_time_rfc3339(scratch, apr_time_now())));
+    if (ops && ac_cosmos_patch_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
+                                   t->turn->thread_id, t->turn->run_id, ops, NULL, NULL,
+                                   &res) == APR_SUCCESS &&
+        res.status == 200) {
+        t->checkpointed_len = t->text_len;
+        t->checkpointed_traces = json_array_size(t->traces);
+    }
+    t->ctx->request_charge += sctx.request_charge;
+    t->ctx->round_trips += sctx.round_trips;
+    apr_pool_destroy(scratch);
 }
 
 static int relay_tick(void *b)
@@ -97,6 +188,10 @@ static int relay_tick(void *b)
             t->stop_reason = "cancelled";
             return 1;
         }
+    }
+    if (now < t->followed_until && now >= t->next_checkpoint) {
+        t->next_checkpoint = now + t->cc->checkpoint_interval;
+        checkpoint(t);
     }
     return 0;
 }
@@ -241,6 +336,8 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
     const char *msg_id = NULL;
     ac_err_t *e;
 
+    apr_time_t started = apr_time_now(), agent_started = 0;
+
     memset(out, 0, sizeof(*out));
     if ((e = ac_store_turn_begin(cc->store, ctx, principal, thread_id, content,
                                  ac_model_conf(cc->env.model)->deployment, cc->stale_after,
@@ -264,6 +361,8 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
         ts.ev = ev;
         ts.baton = baton;
         ts.next_poll = apr_time_now() + cc->cancel_poll;
+        ts.traces = ac_json_array(p);
+        agent_started = apr_time_now();
         if (ac_agent_run(&cc->env, agent, messages, &acb, &ts, p, &out->result) !=
             APR_SUCCESS) {
             e = ac_err_make(p, out->result.http_status ? out->result.http_status : 502,
@@ -291,6 +390,12 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
         out->result.error_code = e ? e->code : "error";
         out->result.error = e ? e->message : "";
     }
+    /* Timings count from when the request was accepted, not from the model
+     * call: what the user waited for. */
+    if (agent_started && out->result.ttft >= 0) {
+        out->result.ttft += agent_started - started;
+    }
+    out->result.duration = apr_time_now() - started;
     if (*out->result.content || out->result.steps->nelts > 0) {
         msg_id = ac_id_new(p, "msg");
         assistant = build_assistant(p, &out->turn, &out->result, msg_id);

@@ -15,6 +15,7 @@ typedef struct {
     apr_interval_time_t stale_after;    /* a run older than this no longer locks its thread */
     apr_size_t max_message_chars;       /* user message length limit */
     apr_interval_time_t cancel_poll;    /* how often a running turn reads its run document */
+    apr_interval_time_t checkpoint_interval; /* partial answers for followers, at most this often */
 } ac_chat_conf_t;
 
 /* Hooks for streaming; every member may be NULL. */
@@ -34,6 +35,9 @@ typedef struct {
     json_t *assistant; /* API shape, or NULL when no answer was stored */
     json_t *run;       /* API shape of the final run */
 } ac_chat_out_t;
+
+/* A trace_start (end = 0) or trace_end event object for a step (new reference). */
+json_t *ac_chat_trace_event(const ac_step_t *step, int end);
 
 const ac_agent_t *ac_chat_find_agent(const ac_chat_conf_t *cc, const char *name);
 

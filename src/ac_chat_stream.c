@@ -419,7 +419,7 @@ apr_status_t ac_chat_stream_finish(ac_chat_stream_t *cs)
         return cs->status;
     }
     /* a truncated last event is dropped; it matters only if nothing said "finished" */
-    ac_sse_parser_finish(cs->sse);
+    (void)ac_sse_parser_finish(cs->sse);
     if (cs->finish_reason[0]) {
         return APR_SUCCESS; /* the choice is complete, only [DONE] (and maybe usage) is missing */
     }

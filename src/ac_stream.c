@@ -5,6 +5,7 @@
 #include "ac_util.h"
 
 #include <apr_strings.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -14,7 +15,8 @@ typedef struct {
     apr_pool_t *scratch; /* cleared after every event: nothing piles up on long streams */
     const char *run_id;
     const char *thread_id;
-    long seq;
+    apr_size_t content_sent; /* bytes of answer text sent: part of every event id */
+    long traces_sent;
     apr_time_t last_sent;
     int started;
     int gone; /* the client went away: keep running, stop writing */
@@ -25,15 +27,18 @@ static void emit(stream_t *s, const char *name, json_t *data)
     apr_size_t len;
     char *text, *id;
 
-    if (s->gone || !s->started) {
+    if (s->gone || !s->started || !data) {
         json_decref(data);
         return;
     }
     text = ac_json_dumpn(s->scratch, data, &len);
-    id = apr_psprintf(s->scratch, "%s:%ld", s->run_id, ++s->seq);
+    /* The id is a position: answer bytes and trace events so far.  A client
+     * that reconnects with Last-Event-ID resumes from exactly there. */
+    id = apr_psprintf(s->scratch, "%s:%" APR_SIZE_T_FMT ".%ld", s->run_id, s->content_sent,
+                      s->traces_sent);
     json_decref(data);
     s->last_sent = apr_time_now();
-    if (s->w->event(s->w->baton, id, name, text, len) != APR_SUCCESS ||
+    if (s->w->event(s->w->baton, name ? id : NULL, name, text, len) != APR_SUCCESS ||
         (s->w->client_gone && s->w->client_gone(s->w->baton))) {
         s->gone = 1;
         ac_log(AC_LOG_INFO, 0, "run %s: client disconnected; the run continues", s->run_id);
@@ -70,6 +75,7 @@ static int on_token(void *baton, const char *text, apr_size_t len)
     if (!c) {
         return 0; /* the model split a UTF-8 sequence oddly; the full text is still stored */
     }
+    s->content_sent += len;
     emit(s, s->flavor == AC_STREAM_CHAT ? "chunk" : "token",
          json_pack("{sssO}", "type", s->flavor == AC_STREAM_CHAT ? "chunk" : "token", "content",
                    c));
@@ -97,8 +103,8 @@ static void on_tool_start(void *baton, const ac_step_t *step)
 {
     stream_t *s = baton;
     if (s->flavor == AC_STREAM_NATIVE) {
-        emit(s, "trace_start", json_pack("{ssssssss}", "type", "trace_start", "step_id", step->id,
-                                         "tool", step->tool, "arguments", step->arguments));
+        s->traces_sent++;
+        emit(s, "trace_start", ac_chat_trace_event(step, 0));
     }
 }
 
@@ -106,10 +112,8 @@ static void on_tool_end(void *baton, const ac_step_t *step)
 {
     stream_t *s = baton;
     if (s->flavor == AC_STREAM_NATIVE) {
-        emit(s, "trace_end",
-             json_pack("{sssssssOsssI}", "type", "trace_end", "step_id", step->id, "tool",
-                       step->tool, "result", step->result, "status", step->status, "duration_ms",
-                       (json_int_t)apr_time_as_msec(step->duration)));
+        s->traces_sent++;
+        emit(s, "trace_end", ac_chat_trace_event(step, 1));
     }
 }
 
@@ -139,7 +143,7 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
         return e;
     }
     if (flavor == AC_STREAM_CHAT) {
-        emit(&s, "done", json_pack("{sssssssssO}", "type", "done", "thread_id", thread_id,
+        emit(&s, "done", json_pack("{sssssssssssO}", "type", "done", "thread_id", thread_id,
                                    "run_id", out.turn.run_id, "full_response",
                                    out.result.content, "timestamp",
                                    ac_time_rfc3339(s.scratch, apr_time_now()), "usage",
@@ -147,10 +151,259 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
         return NULL;
     }
     emit(&s, "done",
-         json_pack("{sssssss?sOss}", "type", "done", "run_id", out.turn.run_id, "thread_id",
+         json_pack("{ssssssss?sOss}", "type", "done", "run_id", out.turn.run_id, "thread_id",
                    thread_id, "message_id",
                    out.assistant ? ac_json_str(out.assistant, "id") : NULL, "usage",
                    json_object_get(out.run, "usage"), "finish_reason",
                    out.result.finish_reason ? out.result.finish_reason : "stop"));
+    return NULL;
+}
+
+/* ---- replay and live follow of a run (GET .../runs/{run_id}/events) --------------- */
+
+#define FOLLOW_POLL_MS 1000
+#define FOLLOW_FLAG_REFRESH_S 5
+
+/* Last-Event-ID "run_x:123.4" -> 123 bytes of text and 4 trace events already seen. */
+static void parse_position(stream_t *s, const char *last)
+{
+    apr_size_t rl = strlen(s->run_id);
+    unsigned long long c = 0;
+    long t = 0;
+    if (last && strncmp(last, s->run_id, rl) == 0 && last[rl] == ':' &&
+        sscanf(last + rl + 1, "%llu.%ld", &c, &t) == 2 && t >= 0) {
+        s->content_sent = (apr_size_t)c;
+        s->traces_sent = t;
+    }
+}
+
+static json_t *read_run_doc(route_ctx_t *rc, apr_pool_t *p, const char *thread_id,
+                            const char *run_id)
+{
+    ac_cosmos_ctx_t sctx = {p, 0, 0};
+    ac_cosmos_res_t res;
+    json_t *doc = NULL;
+
+    if (ac_cosmos_read_doc(ac_store_cosmos(rc->conf->store), &sctx, AC_COLL_MESSAGES, thread_id,
+                           run_id, &res) == APR_SUCCESS &&
+        res.status == 200 && json_is_object(res.body)) {
+        doc = res.body;
+    }
+    rc->cosmos.request_charge += sctx.request_charge;
+    rc->cosmos.round_trips += sctx.round_trips;
+    return doc;
+}
+
+/* Send what the client has not seen yet: trace events past traces_sent, text
+ * past content_sent. */
+static void catch_up(stream_t *s, json_t *traces, const char *text)
+{
+    size_t n = json_array_size(traces);
+    apr_size_t len = text ? strlen(text) : 0;
+
+    while (!s->gone && (size_t)s->traces_sent < n) {
+        json_t *ev = json_array_get(traces, (size_t)s->traces_sent);
+        const char *type = ac_json_str(ev, "type");
+        s->traces_sent++;
+        emit(s, type ? type : "trace", json_incref(ev));
+    }
+    if (!s->gone && len > s->content_sent) {
+        const char *rest = text + s->content_sent;
+        apr_size_t rlen = len - s->content_sent;
+        s->content_sent = len;
+        emit(s, "token", json_pack("{ssss#}", "type", "token", "content", rest, (int)rlen));
+    }
+}
+
+/* The trace events of a finished run, rebuilt from its steps. */
+static json_t *traces_from_steps(json_t *steps)
+{
+    json_t *out = json_array(), *st;
+    size_t i;
+
+    json_array_foreach(steps, i, st) {
+        json_array_append_new(out, json_pack("{sssOsOsO}", "type", "trace_start", "step_id",
+                                             json_object_get(st, "id"), "tool",
+                                             json_object_get(st, "tool"), "arguments",
+                                             json_object_get(st, "arguments")));
+        json_array_append_new(out, json_pack("{sssOsOsOsOsO}", "type", "trace_end", "step_id",
+                                             json_object_get(st, "id"), "tool",
+                                             json_object_get(st, "tool"), "result",
+                                             json_object_get(st, "output"), "status",
+                                             json_object_get(st, "status"), "duration_ms",
+                                             json_object_get(st, "duration_ms")));
+    }
+    return out;
+}
+
+static void finish_replay(stream_t *s, json_t *doc, apr_pool_t *p)
+{
+    route_ctx_t *rc = s->rc;
+    const char *mid = ac_json_str(doc, "assistant_message_id");
+    const char *text = ac_json_str(doc, "partial_content");
+    json_t *traces = traces_from_steps(json_object_get(doc, "steps"));
+    json_t *err = json_object_get(doc, "error");
+
+    if (mid) {
+        ac_cosmos_ctx_t sctx = {p, 0, 0};
+        ac_cosmos_res_t res;
+        if (ac_cosmos_read_doc(ac_store_cosmos(rc->conf->store), &sctx, AC_COLL_MESSAGES,
+                               s->thread_id, mid, &res) == APR_SUCCESS &&
+            res.status == 200) {
+            text = ac_json_str(res.body, "content");
+        }
+        rc->cosmos.request_charge += sctx.request_charge;
+        rc->cosmos.round_trips += sctx.round_trips;
+    }
+    catch_up(s, traces, text);
+    json_decref(traces);
+    if (!strcmp(ac_json_str(doc, "status") ? ac_json_str(doc, "status") : "", "failed") &&
+        json_is_object(err)) {
+        emit(s, "error", json_pack("{sssOsOsb}", "type", "error", "code",
+                                   json_object_get(err, "code"), "message",
+                                   json_object_get(err, "message"), "retryable", 0));
+        return;
+    }
+    emit(s, "done", json_pack("{ssssssss?sOss}", "type", "done", "run_id", s->run_id, "thread_id",
+                              s->thread_id, "message_id", mid, "usage",
+                              json_object_get(doc, "usage") ? json_object_get(doc, "usage")
+                                                            : json_null(),
+                              "finish_reason",
+                              ac_json_str(doc, "finish_reason") ? ac_json_str(doc, "finish_reason")
+                                                                : "stop"));
+}
+
+ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const char *run_id)
+{
+    apr_pool_t *p = rc->req->pool, *poll;
+    stream_t s = {0};
+    json_t *thread, *doc;
+    apr_time_t flagged = 0, deadline;
+    ac_err_t *e;
+
+    if ((e = ac_store_thread_read(rc->conf->store, &rc->cosmos, rc->req->principal, thread_id,
+                                  &thread))) {
+        return e;
+    }
+    apr_pool_create(&poll, p);
+    if (!(doc = read_run_doc(rc, poll, thread_id, run_id)) ||
+        strcmp(ac_json_str(doc, "type") ? ac_json_str(doc, "type") : "", "run") != 0) {
+        return ac_err_make(p, 404, "run_not_found", "No run with id '%s' in this thread.", run_id);
+    }
+    s.rc = rc;
+    s.flavor = AC_STREAM_NATIVE;
+    s.w = rc->req->sse;
+    s.thread_id = thread_id;
+    s.run_id = run_id;
+    apr_pool_create(&s.scratch, p);
+    parse_position(&s, rc->req->last_event_id);
+    if (s.w->start(s.w->baton) != APR_SUCCESS) {
+        s.gone = 1;
+    }
+    s.started = 1;
+    s.last_sent = apr_time_now();
+    rc->resp->streamed = 1;
+    if (!rc->req->last_event_id) {
+        emit(&s, "metadata", json_pack("{ssssssss?}", "type", "metadata", "thread_id", thread_id,
+                                       "run_id", run_id, "user_message_id",
+                                       ac_json_str(doc, "user_message_id")));
+    }
+    /* Bounded by the age after which a run no longer counts as running. */
+    deadline = apr_time_now() + (rc->conf->chat ? rc->conf->chat->stale_after
+                                                : apr_time_from_sec(600));
+    while (!s.gone && apr_time_now() < deadline) {
+        const char *status = ac_json_str(doc, "status");
+        if (!status || strcmp(status, "in_progress") != 0) {
+            finish_replay(&s, doc, poll);
+            break;
+        }
+        if (apr_time_now() - flagged >= apr_time_from_sec(FOLLOW_FLAG_REFRESH_S)) {
+            /* Tell the streaming server someone is watching: it starts writing
+             * checkpoints on its next poll, and stops when we stop asking. */
+            ac_cosmos_ctx_t sctx = {poll, 0, 0};
+            ac_cosmos_res_t res;
+            json_t *ops = ac_json_own(poll, json_pack("[{ssssss}]", "op", "set", "path",
+                                                      "/follow_requested_at", "value",
+                                                      ac_time_rfc3339(poll, apr_time_now())));
+            ac_cosmos_patch_doc(ac_store_cosmos(rc->conf->store), &sctx, AC_COLL_MESSAGES,
+                                thread_id, run_id, ops, NULL, NULL, &res);
+            flagged = apr_time_now();
+        }
+        catch_up(&s, json_object_get(doc, "partial_traces"), ac_json_str(doc, "partial_content"));
+        if (!s.gone && rc->conf->heartbeat > 0 &&
+            apr_time_now() - s.last_sent >= rc->conf->heartbeat) {
+            emit(&s, "heartbeat", json_pack("{ss}", "type", "heartbeat"));
+        }
+        apr_sleep(apr_time_from_msec(FOLLOW_POLL_MS));
+        if (s.w->client_gone && s.w->client_gone(s.w->baton)) {
+            break;
+        }
+        apr_pool_clear(poll);
+        if (!(doc = read_run_doc(rc, poll, thread_id, run_id))) {
+            emit(&s, "error", json_pack("{sssssssb}", "type", "error", "code", "storage_error",
+                                        "message", "The run could not be read.", "retryable", 1));
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* ---- stateless stream (/agent/stream): nothing stored ---------------------------- */
+
+static int stateless_token(void *baton, const char *text, apr_size_t len)
+{
+    stream_t *s = baton;
+    json_t *c = json_stringn(text, len);
+    if (c) {
+        emit(s, NULL, json_pack("{sO}", "text", c));
+        json_decref(c);
+    }
+    return s->gone;
+}
+
+static int stateless_tick(void *baton)
+{
+    stream_t *s = baton;
+    if (!s->gone && s->rc->conf->heartbeat > 0 &&
+        apr_time_now() - s->last_sent >= s->rc->conf->heartbeat) {
+        s->w->comment(s->w->baton, "heartbeat");
+        s->last_sent = apr_time_now();
+    }
+    return s->gone || (s->w->client_gone && s->w->client_gone(s->w->baton));
+}
+
+ac_err_t *ac_stream_stateless(route_ctx_t *rc, const char *message)
+{
+    apr_pool_t *p = rc->req->pool;
+    const ac_chat_conf_t *cc = rc->conf->chat;
+    const ac_agent_t *agent = ac_chat_find_agent(cc, cc->default_agent);
+    ac_agent_cb_t cb = {stateless_token, NULL, NULL, stateless_tick};
+    ac_agent_result_t res;
+    stream_t s = {0};
+
+    if (!agent) {
+        return ac_err_make(p, 500, "agent_missing", "No default agent is configured.");
+    }
+    s.rc = rc;
+    s.flavor = AC_STREAM_CHAT;
+    s.w = rc->req->sse;
+    s.run_id = "stream";
+    apr_pool_create(&s.scratch, p);
+    if (s.w->start(s.w->baton) != APR_SUCCESS) {
+        return NULL;
+    }
+    s.started = 1;
+    s.last_sent = apr_time_now();
+    rc->resp->streamed = 1;
+    if (ac_agent_run(&cc->env, agent, ac_agent_messages(p, agent, NULL, message), &cb, &s, p,
+                     &res) != APR_SUCCESS) {
+        emit(&s, "error", json_pack("{sssssb}", "code", res.error_code ? res.error_code : "error",
+                                    "message", res.error ? res.error : "The model call failed.",
+                                    "retryable", res.retryable));
+        return NULL;
+    }
+    /* An EventSource reconnects when a stream just ends: "done" tells it to stop. */
+    emit(&s, "done", json_pack("{ss}", "finish_reason", res.finish_reason ? res.finish_reason
+                                                                          : "stop"));
     return NULL;
 }

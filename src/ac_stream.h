@@ -17,4 +17,13 @@ typedef enum {
 ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *content,
                          ac_stream_flavor_e flavor);
 
+/* GET .../runs/{run_id}/events: a finished run is replayed; a run in progress
+ * (on any server) is followed from the checkpoints its server writes while
+ * someone follows.  Last-Event-ID resumes from the position it names. */
+ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const char *run_id);
+
+/* /agent/stream: the default agent answers one message, nothing is stored;
+ * data-only events {"text": ...} (EventSource "message"), then "done". */
+ac_err_t *ac_stream_stateless(route_ctx_t *rc, const char *message);
+
 #endif
