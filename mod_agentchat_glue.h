@@ -87,6 +87,7 @@ typedef struct {
     int heartbeat;       /* seconds */
     int on_disconnect;   /* 1 = abort */
     int cancel_check_ms;
+    int checkpoint_ms;
     const char *default_agent;
 
     /* per process, built in child_init */
