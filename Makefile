@@ -71,6 +71,11 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
+# Everything locally on http://localhost:8080 (see run/run-local.js for the
+# AGENTCHAT_* variables that switch to real Azure services).
+run: deps all
+	cd tests && node ../run/run-local.js
+
 clean:
 	rm -rf build .libs *.la *.lo *.slo *.o src/*.lo src/*.o src/*.slo src/.libs \
 	    src/tools/*.lo src/tools/*.o src/tools/*.slo src/tools/.libs
