@@ -570,20 +570,10 @@ apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *c
     if ((rv = cosmos_call(c, ctx, &call, res)) != APR_SUCCESS) {
         return rv;
     }
-    if (res->status == 200 && json_is_array(res->body)) {
-        json_array_foreach(res->body, i, op) {
-            int st = (int)ac_json_int(op, "statusCode", 0);
-            if (st >= 400) {
-                res->status = st == 424 ? res->status : st;
-                res->error = apr_psprintf(p, "batch operation %d failed with %d", (int)i, st);
-                if (st != 424) {
-                    break;
-                }
-            }
-        }
-    }
-    else if (res->status == 207 && json_is_array(res->body)) {
-        /* Azure answers 207 for a failed atomic batch: report the failing status */
+    /* Azure answers 207 for a failed atomic batch; the emulator answers 200
+     * with per-operation statuses.  Either way report the first real failure
+     * (424 only means "not attempted because another failed"). */
+    if ((res->status == 200 || res->status == 207) && json_is_array(res->body)) {
         json_array_foreach(res->body, i, op) {
             int st = (int)ac_json_int(op, "statusCode", 0);
             if (st >= 400 && st != 424) {
