@@ -20,7 +20,7 @@ MODULE    := .libs/mod_agentchat.so
 
 .SECONDARY:
 
-.PHONY: all install test unit integration deps run bench clean check-format check-pack
+.PHONY: all install test unit integration e2e deps run bench clean check-format check-pack
 
 all: $(MODULE)
 
@@ -66,10 +66,15 @@ deps:
 integration: $(MODULE)
 	cd tests && node --test --test-concurrency=1 --test-timeout=120000 integration/
 
+# Browser tests: Debian's chromium driven by playwright-core (demo page, EventSource).
+e2e: $(MODULE)
+	cd tests && node --test --test-concurrency=1 e2e/
+
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) e2e
 
 # Everything locally on http://localhost:8080 (see run/run-local.js for the
 # AGENTCHAT_* variables that switch to real Azure services).

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 PACKAGES=(apache2 apache2-dev libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev
-          pkg-config openssl make gcc python3 apache2-utils nodejs npm)
+          pkg-config openssl make gcc python3 apache2-utils nodejs npm chromium)
 TESTS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if [ "$(id -u)" -eq 0 ]; then
