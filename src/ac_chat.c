@@ -128,8 +128,8 @@ static int cancel_requested(turn_state_t *t)
         const char *f = ac_json_str(res.body, "follow_requested_at");
         apr_time_t ft = f ? ac_time_parse_rfc3339(f) : 0;
         yes = ac_json_bool(res.body, "cancel_requested", 0);
-        /* a follower refreshes its flag every few seconds; 30 s of silence ends it */
-        t->followed_until = ft ? ft + apr_time_from_sec(30) : 0;
+        /* a follower refreshes its flag every 5 s; 12 s of silence ends it */
+        t->followed_until = ft ? ft + apr_time_from_sec(12) : 0;
     }
     t->ctx->request_charge += sctx.request_charge;
     t->ctx->round_trips += sctx.round_trips;
@@ -318,8 +318,9 @@ static json_t *build_run(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_re
     ac_json_set_str(run, "completed_at", ac_time_rfc3339(p, apr_time_now()));
     ac_json_set_str(run, "assistant_message_id", msg_id);
     json_object_set_new(run, "error",
-                        r->error_code ? json_pack("{ssss}", "code", r->error_code, "message",
-                                                  r->error ? r->error : "")
+                        r->error_code ? json_pack("{sssssb}", "code", r->error_code, "message",
+                                                  r->error ? r->error : "", "retryable",
+                                                  r->retryable)
                                       : json_null());
     return run;
 }

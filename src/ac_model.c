@@ -202,7 +202,7 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
     hreq.max_response = 256 * 1024; /* error bodies; the stream itself is not collected */
     hreq.on_data = relay_data;
     hreq.on_tick = req->on_tick ? relay_tick : NULL;
-    hreq.tick_interval = apr_time_from_msec(250);
+    hreq.tick_interval = apr_time_from_msec(100);
 
     for (int attempt = 1; attempt <= m->conf.max_attempts; attempt++) {
         apr_pool_t *ap;

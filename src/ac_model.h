@@ -32,7 +32,7 @@ typedef struct {
     json_t *tools;      /* [{type:function, function:{name, description, parameters}}] or NULL */
     const char *model;  /* deployment/model override, or NULL */
     double temperature; /* < 0: leave to the service */
-    /* Called about every 250 ms while waiting on the upstream; non-zero stops
+    /* Called about every 100 ms while waiting on the upstream; non-zero stops
      * the call (error_code "aborted"). */
     int (*on_tick)(void *baton);
     void *tick_baton;

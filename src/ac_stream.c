@@ -164,8 +164,9 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
 #define FOLLOW_POLL_MS 1000
 #define FOLLOW_FLAG_REFRESH_S 5
 
-/* Last-Event-ID "run_x:123.4" -> 123 bytes of text and 4 trace events already seen. */
-static void parse_position(stream_t *s, const char *last)
+/* Last-Event-ID "run_x:123.4" -> 123 bytes of text and 4 trace events already
+ * seen.  Returns 1 when the id named a position of this run. */
+static int parse_position(stream_t *s, const char *last)
 {
     apr_size_t rl = strlen(s->run_id);
     unsigned long long c = 0;
@@ -174,7 +175,9 @@ static void parse_position(stream_t *s, const char *last)
         sscanf(last + rl + 1, "%llu.%ld", &c, &t) == 2 && t >= 0) {
         s->content_sent = (apr_size_t)c;
         s->traces_sent = t;
+        return 1;
     }
+    return 0;
 }
 
 static json_t *read_run_doc(route_ctx_t *rc, apr_pool_t *p, const char *thread_id,
@@ -261,7 +264,8 @@ static void finish_replay(stream_t *s, json_t *doc, apr_pool_t *p)
         json_is_object(err)) {
         emit(s, "error", json_pack("{sssOsOsb}", "type", "error", "code",
                                    json_object_get(err, "code"), "message",
-                                   json_object_get(err, "message"), "retryable", 0));
+                                   json_object_get(err, "message"), "retryable",
+                                   ac_json_bool(err, "retryable", 0)));
         return;
     }
     emit(s, "done", json_pack("{ssssssss?sOss}", "type", "done", "run_id", s->run_id, "thread_id",
@@ -279,6 +283,7 @@ ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const cha
     stream_t s = {0};
     json_t *thread, *doc;
     apr_time_t flagged = 0, deadline;
+    int resumed;
     ac_err_t *e;
 
     if ((e = ac_store_thread_read(rc->conf->store, &rc->cosmos, rc->req->principal, thread_id,
@@ -296,14 +301,14 @@ ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const cha
     s.thread_id = thread_id;
     s.run_id = run_id;
     apr_pool_create(&s.scratch, p);
-    parse_position(&s, rc->req->last_event_id);
+    resumed = parse_position(&s, rc->req->last_event_id);
     if (s.w->start(s.w->baton) != APR_SUCCESS) {
         s.gone = 1;
     }
     s.started = 1;
     s.last_sent = apr_time_now();
     rc->resp->streamed = 1;
-    if (!rc->req->last_event_id) {
+    if (!resumed) {
         emit(&s, "metadata", json_pack("{ssssssss?}", "type", "metadata", "thread_id", thread_id,
                                        "run_id", run_id, "user_message_id",
                                        ac_json_str(doc, "user_message_id")));
