@@ -20,7 +20,7 @@ MODULE    := .libs/mod_agentchat.so
 
 .SECONDARY:
 
-.PHONY: all install test unit integration e2e deps run bench clean check-format check-pack
+.PHONY: all install test unit integration e2e deps run bench clean check-format check-pack check-docs
 
 all: $(MODULE)
 
@@ -33,7 +33,9 @@ $(MODULE): $(SRC_MOD) $(HDRS)
 install: $(MODULE)
 	$(APXS) -i -n agentchat mod_agentchat.la
 	install -m 0644 conf/agentchat.load /etc/apache2/mods-available/agentchat.load 2>/dev/null || true
-	install -m 0644 conf/agentchat.conf /etc/apache2/mods-available/agentchat.conf 2>/dev/null || true
+	@# an admin's edited agentchat.conf is never overwritten
+	test -e /etc/apache2/mods-available/agentchat.conf || \
+	    install -m 0644 conf/agentchat.conf /etc/apache2/mods-available/agentchat.conf 2>/dev/null || true
 
 # ---- unit tests (cmocka) ------------------------------------------------------
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -56,7 +58,12 @@ build/unit/%: tests/unit/%.c $(CORE_OBJ) tests/unit/unit.h
 check-pack:
 	@python3 tests/tools/check-json-pack.py mod_agentchat*.c src/*.c src/tools/*.c
 
-unit: check-pack $(UNIT_BIN)
+# Every directive is in conf/agentchat.conf and docs/configuration.md, every
+# route in docs/api.md.
+check-docs:
+	@tests/tools/check-docs.sh
+
+unit: check-pack check-docs $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # ---- integration tests (real httpd + Cosmos-protocol server + scripted model) --
@@ -75,6 +82,10 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) e2e
+
+# ---- streaming benchmark (not part of `make test`; writes bench/RESULTS.md) ----
+bench: $(MODULE)
+	cd tests && node ../bench/stream-bench.js
 
 # Everything locally on http://localhost:8080 (see run/run-local.js for the
 # AGENTCHAT_* variables that switch to real Azure services).

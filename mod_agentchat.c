@@ -215,7 +215,6 @@ static int copy_header(void *rv, const char *key, const char *val)
 static int send_response(request_rec *r, const ac_api_resp_t *resp, const char *rid)
 {
     apr_table_do(copy_header, r, resp->headers, NULL);
-    apr_table_setn(r->headers_out, "X-Request-Id", rid);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     r->status = resp->status;
     if (resp->status >= 500) {
@@ -359,6 +358,7 @@ static int agentchat_handler(request_rec *r)
     }
     c = srv_conf(r->server);
     rid = request_id(r);
+    apr_table_setn(r->headers_out, "X-Request-Id", rid);
 
     if (!c->cosmos) {
         return send_error(r, rid, 503, "not_configured",

@@ -174,7 +174,7 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
     ac_chat_stream_cb_t scb = {on_token};
     turn_t t = {cb, baton, apr_time_now(), out};
     const char *content = "";
-    int max_rounds = env->max_rounds > 0 ? env->max_rounds : 5;
+    int max_rounds = env->max_rounds >= 0 ? env->max_rounds : 5; /* 0: never offer tools */
 
     memset(out, 0, sizeof(*out));
     out->steps = apr_array_make(p, 4, sizeof(ac_step_t));

@@ -34,14 +34,15 @@ static void emit(stream_t *s, const char *name, json_t *data)
     text = ac_json_dumpn(s->scratch, data, &len);
     /* The id is a position: answer bytes and trace events so far.  A client
      * that reconnects with Last-Event-ID resumes from exactly there. */
-    id = apr_psprintf(s->scratch, "%s:%" APR_SIZE_T_FMT ".%ld", s->run_id, s->content_sent,
-                      s->traces_sent);
+    id = s->run_id ? apr_psprintf(s->scratch, "%s:%" APR_SIZE_T_FMT ".%ld", s->run_id,
+                                  s->content_sent, s->traces_sent)
+                   : NULL;
     json_decref(data);
     s->last_sent = apr_time_now();
     if (s->w->event(s->w->baton, name ? id : NULL, name, text, len) != APR_SUCCESS ||
         (s->w->client_gone && s->w->client_gone(s->w->baton))) {
         s->gone = 1;
-        ac_log(AC_LOG_INFO, 0, "run %s: client disconnected; the run continues", s->run_id);
+        ac_log(AC_LOG_INFO, 0, "%s: client disconnected", s->run_id ? s->run_id : "stateless stream");
     }
     apr_pool_clear(s->scratch);
 }
@@ -138,8 +139,10 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
         return e; /* nothing streamed yet: an ordinary JSON error */
     }
     if (e) {
-        emit(&s, "error", json_pack("{sssssssb}", "type", "error", "code", e->code, "message",
-                                    e->message, "retryable", out.result.retryable));
+        /* the user's message is stored: say where, so nothing looks lost */
+        emit(&s, "error", json_pack("{sssssssbssss}", "type", "error", "code", e->code, "message",
+                                    e->message, "retryable", out.result.retryable, "thread_id",
+                                    thread_id, "run_id", out.turn.run_id));
         return e;
     }
     if (flavor == AC_STREAM_CHAT) {
@@ -392,7 +395,7 @@ ac_err_t *ac_stream_stateless(route_ctx_t *rc, const char *message)
     s.rc = rc;
     s.flavor = AC_STREAM_CHAT;
     s.w = rc->req->sse;
-    s.run_id = "stream";
+    s.run_id = NULL; /* nothing to resume: events carry no id */
     apr_pool_create(&s.scratch, p);
     if (s.w->start(s.w->baton) != APR_SUCCESS) {
         return NULL;
