@@ -144,18 +144,25 @@ static const char *set_cosmos_database(cmd_parms *cmd, void *d, const char *arg)
     return NULL;
 }
 
-static const char *set_ca_file(cmd_parms *cmd, void *d, const char *arg)
+/* A file or directory named relative to ServerRoot that must exist now. */
+static const char *check_path(cmd_parms *cmd, const char *arg, apr_filetype_e type,
+                              const char **out)
 {
-    srv_conf_t *c = cmd_conf(cmd);
     apr_finfo_t fi;
     const char *path = ap_server_root_relative(cmd->pool, arg);
 
     if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS ||
-        fi.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a readable file", cmd->cmd->name, arg);
+        fi.filetype != type) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a readable %s", cmd->cmd->name, arg,
+                            type == APR_DIR ? "directory" : "file");
     }
-    c->ca_file = path;
+    *out = path;
     return NULL;
+}
+
+static const char *set_ca_file(cmd_parms *cmd, void *d, const char *arg)
+{
+    return check_path(cmd, arg, APR_REG, &cmd_conf(cmd)->ca_file);
 }
 
 static const char *set_tls_verify(cmd_parms *cmd, void *d, int on)
@@ -176,77 +183,27 @@ static const char *set_int(cmd_parms *cmd, const char *arg, long lo, long hi, lo
     return NULL;
 }
 
+/* A numeric directive: where it is stored and what range it accepts.  The
+ * spec travels in the command table's cmd_data, as with ap_set_int_slot. */
+typedef struct {
+    apr_size_t offset; /* of an int in srv_conf_t */
+    long lo, hi;
+} int_spec_t;
+
+#define INT_SPEC(field, lo, hi) (&(int_spec_t){APR_OFFSETOF(srv_conf_t, field), (lo), (hi)})
+
 static const char *set_int_field(cmd_parms *cmd, void *d, const char *arg)
 {
     srv_conf_t *c = cmd_conf(cmd);
+    const int_spec_t *spec = cmd->info;
     const char *err;
-    long v;
-    const char *name = cmd->cmd->name;
+    long v = 0;
 
-    if (!strcasecmp(name, AC_DIR_POOL_SIZE)) {
-        if (!(err = set_int(cmd, arg, 1, 1024, &v))) {
-            c->pool_size = (int)v;
-        }
+    if ((err = set_int(cmd, arg, spec->lo, spec->hi, &v))) {
+        return err;
     }
-    else if (!strcasecmp(name, AC_DIR_CONNECT_TIMEOUT)) {
-        if (!(err = set_int(cmd, arg, 1, 300, &v))) {
-            c->connect_timeout = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_COSMOS_TIMEOUT)) {
-        if (!(err = set_int(cmd, arg, 1, 600, &v))) {
-            c->cosmos_timeout = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_MODEL_TIMEOUT)) {
-        if (!(err = set_int(cmd, arg, 1, 3600, &v))) {
-            c->model_timeout = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_HISTORY_MESSAGES)) {
-        if (!(err = set_int(cmd, arg, 0, 200, &v))) {
-            c->history_messages = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_MAX_TOOL_ROUNDS)) {
-        if (!(err = set_int(cmd, arg, 0, 32, &v))) {
-            c->max_tool_rounds = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_TOOL_TIMEOUT)) {
-        if (!(err = set_int(cmd, arg, 1, 600, &v))) {
-            c->tool_timeout = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_MAX_MESSAGE_CHARS)) {
-        if (!(err = set_int(cmd, arg, 1, 1000000, &v))) {
-            c->max_message_chars = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_HEARTBEAT_INTERVAL)) {
-        if (!(err = set_int(cmd, arg, 0, 3600, &v))) {
-            c->heartbeat = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_CHECKPOINT_INTERVAL)) {
-        if (!(err = set_int(cmd, arg, 100, 60000, &v))) {
-            c->checkpoint_ms = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_CANCEL_CHECK_INTERVAL)) {
-        if (!(err = set_int(cmd, arg, 100, 60000, &v))) {
-            c->cancel_check_ms = (int)v;
-        }
-    }
-    else if (!strcasecmp(name, AC_DIR_RUN_TIMEOUT)) {
-        if (!(err = set_int(cmd, arg, 10, 86400, &v))) {
-            c->run_timeout = (int)v;
-        }
-    }
-    else if (!(err = set_int(cmd, arg, 1024, 256L * 1024 * 1024, &v))) {
-        c->max_body = v;
-    }
-    return err;
+    *(int *)((char *)c + spec->offset) = (int)v;
+    return NULL;
 }
 
 static const char *add_api_key(cmd_parms *cmd, void *d, const char *key, const char *principal)
@@ -366,17 +323,7 @@ static const char *set_openai_key(cmd_parms *cmd, void *d, const char *arg)
 
 static const char *set_kb(cmd_parms *cmd, void *d, const char *arg)
 {
-    srv_conf_t *c = cmd_conf(cmd);
-    apr_finfo_t fi;
-    const char *path = ap_server_root_relative(cmd->pool, arg);
-
-    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS ||
-        fi.filetype != APR_DIR) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a readable directory", cmd->cmd->name,
-                            arg);
-    }
-    c->kb_dir = path;
-    return NULL;
+    return check_path(cmd, arg, APR_DIR, &cmd_conf(cmd)->kb_dir);
 }
 
 static const char *add_http_tool(cmd_parms *cmd, void *d, int argc, char *const argv[])
@@ -486,17 +433,17 @@ const command_rec ac_glue_cmds[] = {
                   "Cosmos DB master key, or file:/path/to/keyfile"),
     AP_INIT_TAKE1(AC_DIR_COSMOS_DATABASE, set_cosmos_database, NULL, RSRC_CONF,
                   "Cosmos DB database name (default agentchat)"),
-    AP_INIT_TAKE1(AC_DIR_COSMOS_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_COSMOS_TIMEOUT, set_int_field, INT_SPEC(cosmos_timeout, 1, 600), RSRC_CONF,
                   "Seconds one Cosmos request may take (default 30)"),
     AP_INIT_TAKE1(AC_DIR_CA_FILE, set_ca_file, NULL, RSRC_CONF,
                   "PEM file of CA certificates trusted for outbound TLS"),
     AP_INIT_FLAG(AC_DIR_TLS_VERIFY, set_tls_verify, NULL, RSRC_CONF,
                  "Verify outbound TLS certificates (default On)"),
-    AP_INIT_TAKE1(AC_DIR_POOL_SIZE, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_POOL_SIZE, set_int_field, INT_SPEC(pool_size, 1, 1024), RSRC_CONF,
                   "Idle keep-alive connections kept per process (default 16)"),
-    AP_INIT_TAKE1(AC_DIR_CONNECT_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_CONNECT_TIMEOUT, set_int_field, INT_SPEC(connect_timeout, 1, 300), RSRC_CONF,
                   "Seconds to establish an outbound connection (default 5)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_BODY, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_MAX_BODY, set_int_field, INT_SPEC(max_body, 1024, 256L * 1024 * 1024), RSRC_CONF,
                   "Largest request body accepted, in bytes (default 1048576)"),
     AP_INIT_TAKE12(AC_DIR_API_KEY, add_api_key, NULL, RSRC_CONF,
                    "An API key (or file:/path) and the principal it authenticates; repeatable"),
@@ -511,17 +458,17 @@ const command_rec ac_glue_cmds[] = {
                   "Azure OpenAI api-version (default " AC_DEFAULT_API_VERSION ")"),
     AP_INIT_TAKE1(AC_DIR_OPENAI_KEY, set_openai_key, NULL, RSRC_CONF,
                   "Model endpoint key, or file:/path"),
-    AP_INIT_TAKE1(AC_DIR_MODEL_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_MODEL_TIMEOUT, set_int_field, INT_SPEC(model_timeout, 1, 3600), RSRC_CONF,
                   "Seconds one model call may stream (default 300)"),
-    AP_INIT_TAKE1(AC_DIR_HISTORY_MESSAGES, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_HISTORY_MESSAGES, set_int_field, INT_SPEC(history_messages, 0, 200), RSRC_CONF,
                   "Earlier messages sent to the model with a new one (default 20)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_TOOL_ROUNDS, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_MAX_TOOL_ROUNDS, set_int_field, INT_SPEC(max_tool_rounds, 0, 32), RSRC_CONF,
                   "Model calls per turn that may request tools (default 5)"),
-    AP_INIT_TAKE1(AC_DIR_TOOL_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_TOOL_TIMEOUT, set_int_field, INT_SPEC(tool_timeout, 1, 600), RSRC_CONF,
                   "Seconds one tool call may take (default 15)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_MESSAGE_CHARS, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_MAX_MESSAGE_CHARS, set_int_field, INT_SPEC(max_message_chars, 1, 1000000), RSRC_CONF,
                   "Longest user message, in characters (default 32000)"),
-    AP_INIT_TAKE1(AC_DIR_RUN_TIMEOUT, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_RUN_TIMEOUT, set_int_field, INT_SPEC(run_timeout, 10, 86400), RSRC_CONF,
                   "Seconds after which an unfinished run no longer locks its thread (default 600)"),
     AP_INIT_TAKE1(AC_DIR_KNOWLEDGE_BASE, set_kb, NULL, RSRC_CONF,
                   "Directory of .md/.txt documents for search_knowledge_base"),
@@ -534,16 +481,16 @@ const command_rec ac_glue_cmds[] = {
     AP_INIT_RAW_ARGS(AC_DIR_AGENT, agent_section, NULL, RSRC_CONF,
                      "<AgentChatAgent name> block: Description, Instructions, Tools, Model, "
                      "Temperature"),
-    AP_INIT_TAKE1(AC_DIR_HEARTBEAT_INTERVAL, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_HEARTBEAT_INTERVAL, set_int_field, INT_SPEC(heartbeat, 0, 3600), RSRC_CONF,
                   "Seconds of silence after which a stream sends a heartbeat event (default 15; "
                   "0 = never)"),
     AP_INIT_TAKE1(AC_DIR_ON_DISCONNECT, set_on_disconnect, NULL, RSRC_CONF,
                   "continue (default): a run finishes and is stored when its streaming client "
                   "leaves; abort: stop and store the partial answer"),
-    AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field, INT_SPEC(cancel_check_ms, 100, 60000), RSRC_CONF,
                   "Milliseconds between a running turn's checks for a cancel request (default "
                   "1500)"),
-    AP_INIT_TAKE1(AC_DIR_CHECKPOINT_INTERVAL, set_int_field, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_CHECKPOINT_INTERVAL, set_int_field, INT_SPEC(checkpoint_ms, 100, 60000), RSRC_CONF,
                   "Milliseconds between partial-answer checkpoints while another server follows "
                   "a run (default 1000)"),
     AP_INIT_TAKE1(AC_DIR_DEFAULT_AGENT, set_word_field, NULL, RSRC_CONF,

@@ -64,7 +64,7 @@ typedef struct {
     int tls_verify;
     int pool_size;
     int connect_timeout;
-    apr_off_t max_body;
+    int max_body;
     apr_array_header_t *api_keys;
 
     const char *openai_endpoint;
