@@ -97,4 +97,4 @@ clean:
 	    src/tools/*.lo src/tools/*.o src/tools/*.slo src/tools/.libs
 
 check-format:
-	clang-format --dry-run --Werror mod_agentchat.c src/*.c src/*.h src/tools/*.c src/tools/*.h
+	clang-format --dry-run --Werror mod_agentchat*.c mod_agentchat_glue.h src/*.c src/*.h src/tools/*.c src/tools/*.h include/*.h

@@ -33,7 +33,6 @@ static void log_to_httpd(void *baton, ac_log_level_e level, apr_status_t rv, con
 
 /* ---- lifecycle --------------------------------------------------------------- */
 
-
 /* The optional function other modules call to add a tool (include/mod_agentchat.h). */
 static apr_status_t agentchat_register_tool(const ac_tool_t *tool)
 {
@@ -68,7 +67,7 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, 
         if (c->openai_endpoint && !c->openai_deployment) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v,
                          AC_DIR_OPENAI_ENDPOINT " is set but " AC_DIR_OPENAI_DEPLOYMENT
-                         " (the deployment or model name) is missing");
+                                                " (the deployment or model name) is missing");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         if (c->default_agent && c->agents->nelts) {
@@ -109,8 +108,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    ac_log_set(log_to_httpd, s, (ac_log_level_e)ap_get_server_module_loglevel(s,
-                                                                             APLOG_MODULE_INDEX));
+    ac_log_set(log_to_httpd, s,
+               (ac_log_level_e)ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX));
     if (ac_http_global_init() != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "agentchat: libcurl failed to initialise");
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -132,9 +131,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
                              c->kb_dir, err ? err : "cannot index");
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, v, "agentchat: indexed knowledge base %s in %"
-                         APR_TIME_T_FMT " ms", c->kb_dir,
-                         (apr_time_t)apr_time_as_msec(apr_time_now() - t0));
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, v,
+                         "agentchat: indexed knowledge base %s in %" APR_TIME_T_FMT " ms",
+                         c->kb_dir, (apr_time_t)apr_time_as_msec(apr_time_now() - t0));
         }
         if (!c->cosmos_endpoint || c->schema_ready) {
             continue;
@@ -410,8 +409,8 @@ static int agentchat_handler(request_rec *r)
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "agentchat: %s %s -> %d (cosmos: %d round trips, %.2f RU)", r->method, path,
                   resp.status, resp.round_trips, resp.request_charge);
-    apr_table_setn(r->notes, "agentchat-cosmos-ru", apr_psprintf(r->pool, "%.2f",
-                                                                 resp.request_charge));
+    apr_table_setn(r->notes, "agentchat-cosmos-ru",
+                   apr_psprintf(r->pool, "%.2f", resp.request_charge));
     apr_table_setn(r->notes, "agentchat-cosmos-round-trips", apr_itoa(r->pool, resp.round_trips));
     return send_response(r, &resp, rid);
 }
@@ -445,9 +444,7 @@ static int translate_name(request_rec *r)
  * requests by the filename translate_name gave them (as mod_proxy does). */
 static int map_to_storage(request_rec *r)
 {
-    return r->filename && !strncmp(r->filename, AC_HANDLER ":", sizeof(AC_HANDLER))
-               ? OK
-               : DECLINED;
+    return r->filename && !strncmp(r->filename, AC_HANDLER ":", sizeof(AC_HANDLER)) ? OK : DECLINED;
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -463,13 +460,8 @@ static void register_hooks(apr_pool_t *p)
 }
 
 AP_DECLARE_MODULE(agentchat) = {
-    STANDARD20_MODULE_STUFF,
-    NULL,
-    NULL,
-    ac_glue_create_srv_conf,
-    ac_glue_merge_srv_conf,
-    ac_glue_cmds,
-    register_hooks,
+    STANDARD20_MODULE_STUFF, NULL,         NULL,           ac_glue_create_srv_conf,
+    ac_glue_merge_srv_conf,  ac_glue_cmds, register_hooks,
 #if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
     AP_MODULE_FLAG_NONE,
 #endif

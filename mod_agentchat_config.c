@@ -289,8 +289,8 @@ static const char *set_provider(cmd_parms *cmd, void *d, const char *arg)
         c->openai_provider = AC_PROVIDER_OPENAI;
     }
     else {
-        return apr_psprintf(cmd->pool, "%s: expected 'azure' or 'openai', got '%s'",
-                            cmd->cmd->name, arg);
+        return apr_psprintf(cmd->pool, "%s: expected 'azure' or 'openai', got '%s'", cmd->cmd->name,
+                            arg);
     }
     return NULL;
 }
@@ -441,10 +441,10 @@ const command_rec ac_glue_cmds[] = {
                  "Verify outbound TLS certificates (default On)"),
     AP_INIT_TAKE1(AC_DIR_POOL_SIZE, set_int_field, INT_SPEC(pool_size, 1, 1024), RSRC_CONF,
                   "Idle keep-alive connections kept per process (default 16)"),
-    AP_INIT_TAKE1(AC_DIR_CONNECT_TIMEOUT, set_int_field, INT_SPEC(connect_timeout, 1, 300), RSRC_CONF,
-                  "Seconds to establish an outbound connection (default 5)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_BODY, set_int_field, INT_SPEC(max_body, 1024, 256L * 1024 * 1024), RSRC_CONF,
-                  "Largest request body accepted, in bytes (default 1048576)"),
+    AP_INIT_TAKE1(AC_DIR_CONNECT_TIMEOUT, set_int_field, INT_SPEC(connect_timeout, 1, 300),
+                  RSRC_CONF, "Seconds to establish an outbound connection (default 5)"),
+    AP_INIT_TAKE1(AC_DIR_MAX_BODY, set_int_field, INT_SPEC(max_body, 1024, 256L * 1024 * 1024),
+                  RSRC_CONF, "Largest request body accepted, in bytes (default 1048576)"),
     AP_INIT_TAKE12(AC_DIR_API_KEY, add_api_key, NULL, RSRC_CONF,
                    "An API key (or file:/path) and the principal it authenticates; repeatable"),
     AP_INIT_TAKE1(AC_DIR_OPENAI_ENDPOINT, set_url_field, NULL, RSRC_CONF,
@@ -460,14 +460,14 @@ const command_rec ac_glue_cmds[] = {
                   "Model endpoint key, or file:/path"),
     AP_INIT_TAKE1(AC_DIR_MODEL_TIMEOUT, set_int_field, INT_SPEC(model_timeout, 1, 3600), RSRC_CONF,
                   "Seconds one model call may stream (default 300)"),
-    AP_INIT_TAKE1(AC_DIR_HISTORY_MESSAGES, set_int_field, INT_SPEC(history_messages, 0, 200), RSRC_CONF,
-                  "Earlier messages sent to the model with a new one (default 20)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_TOOL_ROUNDS, set_int_field, INT_SPEC(max_tool_rounds, 0, 32), RSRC_CONF,
-                  "Model calls per turn that may request tools (default 5)"),
+    AP_INIT_TAKE1(AC_DIR_HISTORY_MESSAGES, set_int_field, INT_SPEC(history_messages, 0, 200),
+                  RSRC_CONF, "Earlier messages sent to the model with a new one (default 20)"),
+    AP_INIT_TAKE1(AC_DIR_MAX_TOOL_ROUNDS, set_int_field, INT_SPEC(max_tool_rounds, 0, 32),
+                  RSRC_CONF, "Model calls per turn that may request tools (default 5)"),
     AP_INIT_TAKE1(AC_DIR_TOOL_TIMEOUT, set_int_field, INT_SPEC(tool_timeout, 1, 600), RSRC_CONF,
                   "Seconds one tool call may take (default 15)"),
-    AP_INIT_TAKE1(AC_DIR_MAX_MESSAGE_CHARS, set_int_field, INT_SPEC(max_message_chars, 1, 1000000), RSRC_CONF,
-                  "Longest user message, in characters (default 32000)"),
+    AP_INIT_TAKE1(AC_DIR_MAX_MESSAGE_CHARS, set_int_field, INT_SPEC(max_message_chars, 1, 1000000),
+                  RSRC_CONF, "Longest user message, in characters (default 32000)"),
     AP_INIT_TAKE1(AC_DIR_RUN_TIMEOUT, set_int_field, INT_SPEC(run_timeout, 10, 86400), RSRC_CONF,
                   "Seconds after which an unfinished run no longer locks its thread (default 600)"),
     AP_INIT_TAKE1(AC_DIR_KNOWLEDGE_BASE, set_kb, NULL, RSRC_CONF,
@@ -487,17 +487,18 @@ const command_rec ac_glue_cmds[] = {
     AP_INIT_TAKE1(AC_DIR_ON_DISCONNECT, set_on_disconnect, NULL, RSRC_CONF,
                   "continue (default): a run finishes and is stored when its streaming client "
                   "leaves; abort: stop and store the partial answer"),
-    AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field, INT_SPEC(cancel_check_ms, 100, 60000), RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_CANCEL_CHECK_INTERVAL, set_int_field,
+                  INT_SPEC(cancel_check_ms, 100, 60000), RSRC_CONF,
                   "Milliseconds between a running turn's checks for a cancel request (default "
                   "1500)"),
-    AP_INIT_TAKE1(AC_DIR_CHECKPOINT_INTERVAL, set_int_field, INT_SPEC(checkpoint_ms, 100, 60000), RSRC_CONF,
+    AP_INIT_TAKE1(AC_DIR_CHECKPOINT_INTERVAL, set_int_field, INT_SPEC(checkpoint_ms, 100, 60000),
+                  RSRC_CONF,
                   "Milliseconds between partial-answer checkpoints while another server follows "
                   "a run (default 1000)"),
     AP_INIT_TAKE1(AC_DIR_DEFAULT_AGENT, set_word_field, NULL, RSRC_CONF,
                   "The agent of threads created without one (default: the first defined)"),
     {NULL},
 };
-
 
 /* Every tool this server can offer: built-ins, config HTTP tools, registered ones. */
 static apr_array_header_t *all_tools(srv_conf_t *c, apr_pool_t *p)
@@ -567,8 +568,8 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     apr_array_header_t *tools = all_tools(c, p);
     apr_array_header_t *agents = apr_array_make(p, 2, sizeof(const ac_agent_t *));
 
-    mc.provider = c->openai_provider != UNSET ? (ac_provider_e)c->openai_provider
-                                              : AC_PROVIDER_AZURE;
+    mc.provider =
+        c->openai_provider != UNSET ? (ac_provider_e)c->openai_provider : AC_PROVIDER_AZURE;
     mc.endpoint = c->openai_endpoint;
     mc.deployment = c->openai_deployment;
     mc.api_version = c->openai_api_version ? c->openai_api_version : AC_DEFAULT_API_VERSION;
@@ -577,8 +578,8 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     c->model = ac_model_create(p, &mc, c->http);
 
     if (c->agents->nelts == 0) {
-        agent_conf_t dflt = {AC_DEFAULT_AGENT_NAME, "General assistant with every tool", NULL,
-                             NULL, -1, NULL};
+        agent_conf_t dflt = {
+            AC_DEFAULT_AGENT_NAME, "General assistant with every tool", NULL, NULL, -1, NULL};
         APR_ARRAY_PUSH(agents, const ac_agent_t *) = make_agent(&dflt, tools, s, p);
     }
     for (int i = 0; i < c->agents->nelts; i++) {
@@ -592,9 +593,8 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     c->chat.env.tool_timeout =
         apr_time_from_sec(OR_DEFAULT(c->tool_timeout, AC_DEFAULT_TOOL_TIMEOUT));
     c->chat.agents = agents;
-    c->chat.default_agent = c->default_agent
-                                ? c->default_agent
-                                : APR_ARRAY_IDX(agents, 0, const ac_agent_t *)->name;
+    c->chat.default_agent =
+        c->default_agent ? c->default_agent : APR_ARRAY_IDX(agents, 0, const ac_agent_t *)->name;
     c->chat.history_messages = OR_DEFAULT(c->history_messages, AC_DEFAULT_HISTORY_MESSAGES);
     c->chat.stale_after = apr_time_from_sec(OR_DEFAULT(c->run_timeout, AC_DEFAULT_RUN_TIMEOUT));
     c->chat.max_message_chars =
@@ -604,11 +604,9 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
     c->chat.cancel_poll =
         apr_time_from_msec(OR_DEFAULT(c->cancel_check_ms, AC_DEFAULT_CANCEL_CHECK_MS));
     c->api.chat = &c->chat;
-    c->api.heartbeat =
-        apr_time_from_sec(OR_DEFAULT(c->heartbeat, AC_DEFAULT_HEARTBEAT_INTERVAL));
+    c->api.heartbeat = apr_time_from_sec(OR_DEFAULT(c->heartbeat, AC_DEFAULT_HEARTBEAT_INTERVAL));
     c->api.disconnect_abort = OR_DEFAULT(c->on_disconnect, 0);
     c->api.default_agent = c->chat.default_agent;
     c->api.agent_known = agent_known;
     c->api.agent_baton = &c->chat;
 }
-

@@ -46,7 +46,7 @@ typedef struct {
     const char *description;
     const char *instructions;
     const char *model;
-    double temperature; /* < 0: service default */
+    double temperature;             /* < 0: service default */
     apr_array_header_t *tool_names; /* const char *; NULL: every tool there is */
 } agent_conf_t;
 
@@ -84,8 +84,8 @@ typedef struct {
     const char *geocoding_endpoint;
     apr_array_header_t *http_tools; /* http_tool_conf_t */
     apr_array_header_t *agents;     /* agent_conf_t */
-    int heartbeat;       /* seconds */
-    int on_disconnect;   /* 1 = abort */
+    int heartbeat;                  /* seconds */
+    int on_disconnect;              /* 1 = abort */
     int cancel_check_ms;
     int checkpoint_ms;
     const char *default_agent;

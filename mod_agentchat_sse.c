@@ -5,7 +5,6 @@
 
 /* ---- Server-Sent Events through the output filter chain -------------------------- */
 
-
 static apr_status_t sse_pass(ac_glue_sse_t *s, const char *data, apr_size_t len)
 {
     conn_rec *c = s->r->connection;

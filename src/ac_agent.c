@@ -4,6 +4,7 @@
 #include "ac_log.h"
 
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <string.h>
 
 #define HISTORY_TOOL_RESULT_MAX 4096
@@ -27,7 +28,8 @@ static void append_history(apr_pool_t *p, json_t *msgs, json_t *m)
     if (!strcmp(role, "assistant") && json_array_size(calls) > 0) {
         /* Replay the tool exchange so the model sees what it already learned. */
         json_t *tc = json_array();
-        json_array_foreach(calls, i, call) {
+        json_array_foreach(calls, i, call)
+        {
             json_t *args = json_object_get(call, "arguments");
             const char *argtext = json_is_string(args) ? json_string_value(args)
                                                        : ac_json_dump(p, args ? args : json_null());
@@ -35,9 +37,10 @@ static void append_history(apr_pool_t *p, json_t *msgs, json_t *m)
                                                 "type", "function", "function", "name",
                                                 ac_json_str(call, "tool"), "arguments", argtext));
         }
-        json_array_append_new(msgs, json_pack("{sssnso}", "role", "assistant", "content",
-                                              "tool_calls", tc));
-        json_array_foreach(calls, i, call) {
+        json_array_append_new(
+            msgs, json_pack("{sssnso}", "role", "assistant", "content", "tool_calls", tc));
+        json_array_foreach(calls, i, call)
+        {
             json_t *res = json_object_get(call, "result");
             char *text = ac_json_dump(p, res ? res : json_null());
             if (strlen(text) > HISTORY_TOOL_RESULT_MAX) {
@@ -59,10 +62,11 @@ json_t *ac_agent_messages(apr_pool_t *p, const ac_agent_t *agent, json_t *histor
     size_t i;
 
     if (agent->instructions && *agent->instructions) {
-        json_array_append_new(msgs, json_pack("{ssss}", "role", "system", "content",
-                                              agent->instructions));
+        json_array_append_new(
+            msgs, json_pack("{ssss}", "role", "system", "content", agent->instructions));
     }
-    json_array_foreach(history, i, m) {
+    json_array_foreach(history, i, m)
+    {
         append_history(p, msgs, m);
     }
     json_array_append_new(msgs, json_pack("{ssss}", "role", "user", "content", user_content));
@@ -83,8 +87,8 @@ json_t *ac_agent_tools_json(apr_pool_t *p, const ac_agent_t *agent)
         }
         json_array_append_new(tools, json_pack("{sss{sssssO}}", "type", "function", "function",
                                                "name", t->name, "description",
-                                               t->description ? t->description : "",
-                                               "parameters", params));
+                                               t->description ? t->description : "", "parameters",
+                                               params));
         json_decref(params);
     }
     return tools;
@@ -134,6 +138,65 @@ static void run_tool(const ac_agent_env_t *env, const ac_agent_t *agent, apr_poo
     }
 }
 
+/* The calls of one round are independent: run them on threads of their own,
+ * each with a private pool (APR pools are not shared across threads), then
+ * copy the results into p on this thread. */
+typedef struct {
+    const ac_agent_env_t *env;
+    const ac_agent_t *agent;
+    ac_step_t *step;
+    apr_pool_t *pool;
+    apr_thread_t *thread;
+} tool_job_t;
+
+static void *APR_THREAD_FUNC tool_thread(apr_thread_t *thd, void *data)
+{
+    tool_job_t *job = data;
+    run_tool(job->env, job->agent, job->pool, job->step);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static void run_tools(const ac_agent_env_t *env, const ac_agent_t *agent, apr_pool_t *p,
+                      ac_step_t *steps, int n)
+{
+    tool_job_t *jobs = apr_pcalloc(p, sizeof(*jobs) * (apr_size_t)n);
+    apr_status_t trv;
+
+    for (int i = 0; i < n; i++) {
+        apr_allocator_t *alloc = NULL;
+        jobs[i].env = env;
+        jobs[i].agent = agent;
+        jobs[i].step = &steps[i];
+        if (n == 1 || apr_allocator_create(&alloc) != APR_SUCCESS ||
+            apr_pool_create_unmanaged_ex(&jobs[i].pool, NULL, alloc) != APR_SUCCESS) {
+            if (alloc) {
+                apr_allocator_destroy(alloc);
+            }
+            jobs[i].pool = NULL;
+            run_tool(env, agent, p, &steps[i]); /* alone, or no memory for a thread */
+            continue;
+        }
+        apr_allocator_owner_set(alloc, jobs[i].pool);
+        if (apr_thread_create(&jobs[i].thread, NULL, tool_thread, &jobs[i], p) != APR_SUCCESS) {
+            jobs[i].thread = NULL;
+            run_tool(env, agent, jobs[i].pool, &steps[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        ac_step_t *st = &steps[i];
+        if (!jobs[i].pool) {
+            continue;
+        }
+        if (jobs[i].thread) {
+            apr_thread_join(&trv, jobs[i].thread);
+        }
+        st->result = ac_json_own(p, json_deep_copy(st->result));
+        st->error = st->error ? apr_pstrdup(p, st->error) : NULL;
+        apr_pool_destroy(jobs[i].pool);
+    }
+}
+
 static int on_token(void *baton, const char *text, apr_size_t len)
 {
     turn_t *t = baton;
@@ -163,7 +226,7 @@ static void fail_from_model(ac_agent_result_t *out, const ac_model_result_t *mr)
     out->retryable = mr->retryable;
     out->http_status = !strcmp(out->error_code, "model_timeout")        ? 504
                        : !strcmp(out->error_code, "model_rate_limited") ? 503
-                                                                         : 502;
+                                                                        : 502;
 }
 
 apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, json_t *messages,
@@ -183,8 +246,12 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
     out->status = "completed";
 
     for (int round = 1; round <= max_rounds + 1; round++) {
-        ac_model_req_t req = {messages, round <= max_rounds ? tools : NULL, agent->model,
-                              agent->temperature, cb ? cb->on_tick : NULL, baton};
+        ac_model_req_t req = {messages,
+                              round <= max_rounds ? tools : NULL,
+                              agent->model,
+                              agent->temperature,
+                              cb ? cb->on_tick : NULL,
+                              baton};
         ac_model_result_t mr;
         json_t *calls;
         apr_status_t rv;
@@ -226,37 +293,43 @@ apr_status_t ac_agent_run(const ac_agent_env_t *env, const ac_agent_t *agent, js
         calls = json_array();
         for (int i = 0; i < mr.stream.n_tool_calls; i++) {
             const ac_chat_tool_call_t *c = &mr.stream.tool_calls[i];
-            json_array_append_new(calls, json_pack("{sssss{ssss}}", "id", c->id, "type",
-                                                   "function", "function", "name", c->name,
-                                                   "arguments", c->arguments));
+            json_array_append_new(calls, json_pack("{sssss{ssss}}", "id", c->id, "type", "function",
+                                                   "function", "name", c->name, "arguments",
+                                                   c->arguments));
         }
         json_array_append_new(messages, json_pack("{ssss?so}", "role", "assistant", "content",
-                                                  mr.stream.content_len ? mr.stream.content
-                                                                        : NULL,
+                                                  mr.stream.content_len ? mr.stream.content : NULL,
                                                   "tool_calls", calls));
-        for (int i = 0; i < mr.stream.n_tool_calls; i++) {
-            const ac_chat_tool_call_t *c = &mr.stream.tool_calls[i];
-            ac_step_t *step = apr_array_push(out->steps);
-            memset(step, 0, sizeof(*step));
-            step->id = apr_pstrdup(p, c->id);
-            step->tool = apr_pstrdup(p, c->name);
-            step->arguments = apr_pstrdup(p, c->arguments);
-            step->round = round;
-            if (cb && cb->on_tick && cb->on_tick(baton)) {
-                out->status = "cancelled";
-                out->finish_reason = "cancelled";
-                break;
+        if (cb && cb->on_tick && cb->on_tick(baton)) {
+            out->status = "cancelled";
+            out->finish_reason = "cancelled";
+            break;
+        }
+        {
+            int first = out->steps->nelts, n = mr.stream.n_tool_calls;
+            ac_step_t *steps;
+            for (int i = 0; i < n; i++) {
+                const ac_chat_tool_call_t *c = &mr.stream.tool_calls[i];
+                ac_step_t *step = apr_array_push(out->steps);
+                memset(step, 0, sizeof(*step));
+                step->id = apr_pstrdup(p, c->id);
+                step->tool = apr_pstrdup(p, c->name);
+                step->arguments = apr_pstrdup(p, c->arguments);
+                step->round = round;
             }
-            if (cb && cb->on_tool_start) {
-                cb->on_tool_start(baton, step);
+            steps = &APR_ARRAY_IDX(out->steps, first, ac_step_t);
+            for (int i = 0; cb && cb->on_tool_start && i < n; i++) {
+                cb->on_tool_start(baton, &steps[i]);
             }
-            run_tool(env, agent, p, step);
-            if (cb && cb->on_tool_end) {
-                cb->on_tool_end(baton, step);
+            run_tools(env, agent, p, steps, n);
+            for (int i = 0; i < n; i++) {
+                if (cb && cb->on_tool_end) {
+                    cb->on_tool_end(baton, &steps[i]);
+                }
+                json_array_append_new(messages, json_pack("{ssssss?}", "role", "tool",
+                                                          "tool_call_id", steps[i].id, "content",
+                                                          ac_json_dump(p, steps[i].result)));
             }
-            json_array_append_new(messages,
-                                  json_pack("{ssssss?}", "role", "tool", "tool_call_id", step->id,
-                                            "content", ac_json_dump(p, step->result)));
         }
         if (!strcmp(out->status, "cancelled")) {
             break;

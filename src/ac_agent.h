@@ -13,9 +13,9 @@
 typedef struct {
     const char *name;
     const char *description;
-    const char *instructions; /* system message */
-    const char *model;        /* deployment/model override, or NULL */
-    double temperature;       /* < 0: service default */
+    const char *instructions;  /* system message */
+    const char *model;         /* deployment/model override, or NULL */
+    double temperature;        /* < 0: service default */
     apr_array_header_t *tools; /* const ac_tool_t * */
 } ac_agent_t;
 
@@ -28,7 +28,7 @@ typedef struct {
 
 /* One tool call of the turn. */
 typedef struct {
-    const char *id;        /* the model's tool_call id */
+    const char *id; /* the model's tool_call id */
     const char *tool;
     const char *arguments; /* as the model wrote them (JSON text) */
     json_t *result;        /* tool output (or {"error": ...}) */
@@ -50,21 +50,21 @@ typedef struct {
 } ac_agent_cb_t;
 
 typedef struct {
-    const char *content;         /* final answer text ("" when none) */
-    apr_array_header_t *steps;   /* ac_step_t */
-    json_int_t prompt_tokens;    /* summed over model calls; -1 when upstream gave none */
+    const char *content;       /* final answer text ("" when none) */
+    apr_array_header_t *steps; /* ac_step_t */
+    json_int_t prompt_tokens;  /* summed over model calls; -1 when upstream gave none */
     json_int_t completion_tokens;
     json_int_t total_tokens;
-    const char *finish_reason;   /* last call's, or "max_tool_rounds", "cancelled" */
-    const char *status;          /* "completed" | "incomplete" | "failed" | "cancelled" */
-    const char *model;           /* as the upstream reported it */
-    apr_interval_time_t ttft;    /* turn start to first answer token; -1 if none */
+    const char *finish_reason; /* last call's, or "max_tool_rounds", "cancelled" */
+    const char *status;        /* "completed" | "incomplete" | "failed" | "cancelled" */
+    const char *model;         /* as the upstream reported it */
+    apr_interval_time_t ttft;  /* turn start to first answer token; -1 if none */
     apr_interval_time_t duration;
     int rounds;
-    const char *error_code;      /* when failed */
+    const char *error_code; /* when failed */
     const char *error;
     int retryable;
-    int http_status;             /* what the client should see for a failure */
+    int http_status; /* what the client should see for a failure */
 } ac_agent_result_t;
 
 /* The system + history + user messages for the model.  history: API-shaped

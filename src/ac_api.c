@@ -24,13 +24,11 @@ void ac_api_conf_defaults(ac_api_conf_t *conf)
     conf->heartbeat = apr_time_from_sec(15);
 }
 
-void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e,
-                      const char *request_id)
+void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e, const char *request_id)
 {
     resp->status = e->status;
     resp->body = ac_json_own(p, json_pack("{s{ssssss}}", "error", "code", e->code, "message",
-                                          e->message, "request_id",
-                                          request_id ? request_id : ""));
+                                          e->message, "request_id", request_id ? request_id : ""));
     if (!resp->headers) {
         resp->headers = apr_table_make(p, 2);
     }
@@ -119,8 +117,7 @@ ac_err_t *ac_api_read_body(route_ctx_t *rc, int required, json_t **out)
     }
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
-        return ac_err_make(p, 415, "unsupported_media_type",
-                           "Send the body as application/json.");
+        return ac_err_make(p, 415, "unsupported_media_type", "Send the body as application/json.");
     }
     if (!ac_utf8_valid(rc->req->body, rc->req->body_len)) {
         return ac_err_make(p, 400, "invalid_utf8", "The body is not valid UTF-8.");
@@ -141,7 +138,8 @@ ac_err_t *ac_api_check_fields(apr_pool_t *p, json_t *body, const char *const *al
     const char *key;
     json_t *v;
 
-    json_object_foreach(body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         int ok = 0;
         for (int i = 0; allowed[i]; i++) {
             ok |= strcmp(key, allowed[i]) == 0;
@@ -181,7 +179,8 @@ static ac_err_t *check_metadata(route_ctx_t *rc, json_t *v)
         return ac_err_make(p, 422, "field_too_long", "'metadata' has more than %d keys.",
                            rc->conf->max_metadata_keys);
     }
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         if (!*key || (int)ac_utf8_len(key) > rc->conf->max_metadata_key_chars) {
             return ac_err_make(p, 422, "field_too_long",
                                "'metadata' keys must be 1 to %d characters.",
@@ -282,8 +281,7 @@ static ac_err_t *threads_create(route_ctx_t *rc)
             metadata = v;
         }
         if ((v = json_object_get(body, "agent")) && !json_is_null(v)) {
-            if (!json_is_string(v) || !*json_string_value(v) ||
-                strlen(json_string_value(v)) > 64) {
+            if (!json_is_string(v) || !*json_string_value(v) || strlen(json_string_value(v)) > 64) {
                 return ac_err_make(p, 422, "invalid_field", "'agent' must be an agent name.");
             }
             agent = json_string_value(v);

@@ -28,11 +28,11 @@ typedef struct {
 
 typedef struct {
     ac_store_t *store;
-    const ac_chat_conf_t *chat; /* NULL: chat routes answer 503 */
-    apr_interval_time_t heartbeat;  /* SSE heartbeat after this much silence */
-    int disconnect_abort;           /* stop generating when a streaming client leaves */
-    apr_size_t max_body;      /* request body cap (413 above) */
-    int max_title_chars;      /* thread title */
+    const ac_chat_conf_t *chat;    /* NULL: chat routes answer 503 */
+    apr_interval_time_t heartbeat; /* SSE heartbeat after this much silence */
+    int disconnect_abort;          /* stop generating when a streaming client leaves */
+    apr_size_t max_body;           /* request body cap (413 above) */
+    int max_title_chars;           /* thread title */
     int max_metadata_keys;
     int max_metadata_key_chars;
     int max_metadata_value_chars;
@@ -52,9 +52,9 @@ typedef struct {
     apr_size_t body_len;
     const char *principal;
     const char *request_id;
-    const char *accept;          /* Accept header or NULL */
-    const char *last_event_id;   /* Last-Event-ID header or NULL */
-    const ac_sse_writer_t *sse;  /* NULL when the host cannot stream */
+    const char *accept;         /* Accept header or NULL */
+    const char *last_event_id;  /* Last-Event-ID header or NULL */
+    const ac_sse_writer_t *sse; /* NULL when the host cannot stream */
 } ac_api_req_t;
 
 typedef struct {

@@ -137,8 +137,8 @@ ac_err_t *ac_api_run_cancel(route_ctx_t *rc)
     if (!ac_id_valid(rc->seg[3], "run")) {
         return ac_err_make(rc->req->pool, 404, "run_not_found", "No run with that id.");
     }
-    if ((e = ac_chat_cancel(rc->conf->chat, &rc->cosmos, rc->req->principal, rc->seg[1],
-                            rc->seg[3], &run))) {
+    if ((e = ac_chat_cancel(rc->conf->chat, &rc->cosmos, rc->req->principal, rc->seg[1], rc->seg[3],
+                            &run))) {
         return e;
     }
     rc->resp->status = 202;
@@ -152,7 +152,9 @@ ac_err_t *ac_api_chat_post(route_ctx_t *rc)
 {
     static const char *const allowed[] = {"message", "thread_id", "stream", NULL};
     apr_pool_t *p = rc->req->pool;
-    const char *agent_name = rc->nseg == 3 ? rc->seg[1] : rc->conf->chat ? rc->conf->chat->default_agent : NULL;
+    const char *agent_name = rc->nseg == 3    ? rc->seg[1]
+                             : rc->conf->chat ? rc->conf->chat->default_agent
+                                              : NULL;
     const char *message, *thread_id = NULL;
     json_t *body, *v, *thread;
     ac_chat_out_t out;
@@ -181,10 +183,10 @@ ac_err_t *ac_api_chat_post(route_ctx_t *rc)
                                       &thread))) {
             return e;
         }
-        if (rc->nseg == 3 && strcmp(ac_json_str(thread, "agent") ? ac_json_str(thread, "agent")
-                                                                  : "", agent_name) != 0) {
-            return ac_err_make(p, 422, "agent_mismatch",
-                               "That thread belongs to another agent.");
+        if (rc->nseg == 3 &&
+            strcmp(ac_json_str(thread, "agent") ? ac_json_str(thread, "agent") : "", agent_name) !=
+                0) {
+            return ac_err_make(p, 422, "agent_mismatch", "That thread belongs to another agent.");
         }
     }
     else {
@@ -205,11 +207,11 @@ ac_err_t *ac_api_chat_post(route_ctx_t *rc)
     }
     rc->resp->status = 200;
     rc->resp->body = ac_json_own(
-        p, json_pack("{sssssOsssOsO}", "thread_id", thread_id, "run_id", out.turn.run_id,
-                     "message_id", out.assistant ? json_object_get(out.assistant, "id") : json_null(),
-                     "response", out.result.content, "usage",
-                     json_object_get(out.run, "usage"), "message",
-                     out.assistant ? out.assistant : json_null()));
+        p,
+        json_pack("{sssssOsssOsO}", "thread_id", thread_id, "run_id", out.turn.run_id, "message_id",
+                  out.assistant ? json_object_get(out.assistant, "id") : json_null(), "response",
+                  out.result.content, "usage", json_object_get(out.run, "usage"), "message",
+                  out.assistant ? out.assistant : json_null()));
     return NULL;
 }
 
@@ -227,15 +229,15 @@ ac_err_t *ac_api_agents_list(route_ctx_t *rc)
                                   json_string(APR_ARRAY_IDX(a->tools, t, const ac_tool_t *)->name));
         }
         json_array_append_new(
-            data, json_pack("{sssssssoso}", "name", a->name, "description",
-                            a->description ? a->description : "", "model",
-                            a->model ? a->model : ac_model_conf(cc->env.model)->deployment,
-                            "tools", tools, "default",
-                            json_boolean(strcmp(a->name, cc->default_agent) == 0)));
+            data,
+            json_pack("{sssssssoso}", "name", a->name, "description",
+                      a->description ? a->description : "", "model",
+                      a->model ? a->model : ac_model_conf(cc->env.model)->deployment, "tools",
+                      tools, "default", json_boolean(strcmp(a->name, cc->default_agent) == 0)));
     }
     rc->resp->status = 200;
-    rc->resp->body = ac_json_own(p, json_pack("{sssOsbsn}", "object", "list", "data", data,
-                                              "has_more", 0, "next_cursor"));
+    rc->resp->body = ac_json_own(
+        p, json_pack("{sssOsbsn}", "object", "list", "data", data, "has_more", 0, "next_cursor"));
     return NULL;
 }
 
@@ -253,8 +255,7 @@ ac_err_t *ac_api_agent_threads(route_ctx_t *rc)
         return e;
     }
     pr.agent = rc->seg[1];
-    if ((e = ac_store_thread_list(rc->conf->store, &rc->cosmos, rc->req->principal, &pr,
-                                  &page))) {
+    if ((e = ac_store_thread_list(rc->conf->store, &rc->cosmos, rc->req->principal, &pr, &page))) {
         return e;
     }
     rc->resp->status = 200;

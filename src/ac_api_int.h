@@ -25,7 +25,7 @@ typedef struct {
 } route_method_t;
 
 typedef struct {
-    const char *pattern;       /* "threads/{thread}/messages" */
+    const char *pattern; /* "threads/{thread}/messages" */
     route_method_t methods[4];
 } route_t;
 

@@ -80,14 +80,13 @@ json_t *ac_chat_trace_event(const ac_step_t *step, int end)
         args = json_string(step->arguments ? step->arguments : "");
     }
     if (!end) {
-        ev = json_pack("{sssssssO}", "type", "trace_start", "step_id", step->id, "tool",
-                       step->tool, "arguments", args);
+        ev = json_pack("{sssssssO}", "type", "trace_start", "step_id", step->id, "tool", step->tool,
+                       "arguments", args);
     }
     else {
         ev = json_pack("{sssssssOsssI}", "type", "trace_end", "step_id", step->id, "tool",
                        step->tool, "result", step->result ? step->result : json_null(), "status",
-                       step->status, "duration_ms",
-                       (json_int_t)apr_time_as_msec(step->duration));
+                       step->status, "duration_ms", (json_int_t)apr_time_as_msec(step->duration));
     }
     json_decref(args);
     return ev;
@@ -145,21 +144,21 @@ static void checkpoint(turn_state_t *t)
     ac_cosmos_res_t res;
     json_t *ops;
 
-    if (t->text_len == t->checkpointed_len && json_array_size(t->traces) ==
-                                                  t->checkpointed_traces) {
+    if (t->text_len == t->checkpointed_len &&
+        json_array_size(t->traces) == t->checkpointed_traces) {
         return;
     }
     apr_pool_create(&scratch, t->ctx->pool);
     sctx.pool = scratch;
     ops = ac_json_own(scratch, json_pack("[{ssssss#}{sssssO}{ssssss}]", "op", "set", "path",
-                                         "/partial_content", "value",
-                                         t->text ? t->text : "", (int)t->text_len, "op",
-                                         "set", "path", "/partial_traces", "value", t->traces,
-                                         "op", "set", "path", "/checkpoint_at", "value",
-                                         ac_time_rfc3339(scratch, apr_time_now())));
-    if (ops && ac_cosmos_patch_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
-                                   t->turn->thread_id, t->turn->run_id, ops, NULL, NULL,
-                                   &res) == APR_SUCCESS &&
+                                         "/partial_content", "value", t->text ? t->text : "",
+                                         (int)t->text_len, "op", "set", "path", "/partial_traces",
+                                         "value", t->traces, "op", "set", "path", "/checkpoint_at",
+                                         "value", ac_time_rfc3339(scratch, apr_time_now())));
+    if (ops &&
+        ac_cosmos_patch_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
+                            t->turn->thread_id, t->turn->run_id, ops, NULL, NULL,
+                            &res) == APR_SUCCESS &&
         res.status == 200) {
         t->checkpointed_len = t->text_len;
         t->checkpointed_traces = json_array_size(t->traces);
@@ -209,8 +208,8 @@ ac_err_t *ac_chat_cancel(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const c
         return e;
     }
     ops = ac_json_own(p, json_pack("[{sssssb}{ssssss}]", "op", "set", "path", "/cancel_requested",
-                                   "value", 1, "op", "set", "path", "/cancel_requested_at",
-                                   "value", ac_time_rfc3339(p, apr_time_now())));
+                                   "value", 1, "op", "set", "path", "/cancel_requested_at", "value",
+                                   ac_time_rfc3339(p, apr_time_now())));
     /* Only a run still in progress can be cancelled; the condition makes the
      * check and the flag one atomic step. */
     rv = ac_cosmos_patch_doc(ac_store_cosmos(cc->store), ctx, AC_COLL_MESSAGES, thread_id, run_id,
@@ -252,13 +251,12 @@ static json_t *usage_json(const ac_agent_result_t *r)
     if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
         return json_null();
     }
-    return json_pack("{sIsIsI}", "prompt_tokens", r->prompt_tokens < 0 ? 0 : r->prompt_tokens,
-                     "completion_tokens", r->completion_tokens < 0 ? 0 : r->completion_tokens,
-                     "total_tokens",
-                     r->total_tokens >= 0 ? r->total_tokens
-                                          : (r->prompt_tokens < 0 ? 0 : r->prompt_tokens) +
-                                                (r->completion_tokens < 0 ? 0
-                                                                          : r->completion_tokens));
+    return json_pack(
+        "{sIsIsI}", "prompt_tokens", r->prompt_tokens < 0 ? 0 : r->prompt_tokens,
+        "completion_tokens", r->completion_tokens < 0 ? 0 : r->completion_tokens, "total_tokens",
+        r->total_tokens >= 0 ? r->total_tokens
+                             : (r->prompt_tokens < 0 ? 0 : r->prompt_tokens) +
+                                   (r->completion_tokens < 0 ? 0 : r->completion_tokens));
 }
 
 static json_t *build_assistant(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_result_t *r,
@@ -269,13 +267,13 @@ static json_t *build_assistant(apr_pool_t *p, const ac_turn_t *turn, const ac_ag
 
     for (int i = 0; i < r->steps->nelts; i++) {
         const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
-        json_array_append_new(calls, json_pack("{sssssosOsssI}", "id", s->id, "tool", s->tool,
-                                               "arguments", args_value(p, s->arguments), "result",
-                                               s->result, "status", s->status, "duration_ms",
-                                               ms(s->duration)));
+        json_array_append_new(calls,
+                              json_pack("{sssssosOsssI}", "id", s->id, "tool", s->tool, "arguments",
+                                        args_value(p, s->arguments), "result", s->result, "status",
+                                        s->status, "duration_ms", ms(s->duration)));
     }
-    m = ac_json_own(p, json_pack("{ss ss ss ss ss ss ss sI ss so so ss ss*}", "id", msg_id,
-                                 "type", "message", "object", "thread.message", "thread_id",
+    m = ac_json_own(p, json_pack("{ss ss ss ss ss ss ss sI ss so so ss ss*}", "id", msg_id, "type",
+                                 "message", "object", "thread.message", "thread_id",
                                  turn->thread_id, "role", "assistant", "content", r->content,
                                  "created_at", ac_time_rfc3339(p, apr_time_now()), "seq",
                                  turn->user_seq + 1, "run_id", turn->run_id, "tool_calls", calls,
@@ -293,11 +291,10 @@ static json_t *build_run(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_re
 
     for (int i = 0; i < r->steps->nelts; i++) {
         const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
-        json_t *step = json_pack("{sssssssosOsssssIsi}", "id", s->id, "type", "tool_call", "tool",
-                                 s->tool, "arguments", args_value(p, s->arguments), "output",
-                                 s->result, "status", s->status, "started_at",
-                                 ac_time_rfc3339(p, s->started_at), "duration_ms",
-                                 ms(s->duration), "round", s->round);
+        json_t *step = json_pack(
+            "{sssssssosOsssssIsi}", "id", s->id, "type", "tool_call", "tool", s->tool, "arguments",
+            args_value(p, s->arguments), "output", s->result, "status", s->status, "started_at",
+            ac_time_rfc3339(p, s->started_at), "duration_ms", ms(s->duration), "round", s->round);
         if (s->error) {
             json_object_set_new(step, "error", json_string(s->error));
         }
@@ -318,10 +315,10 @@ static json_t *build_run(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_re
     ac_json_set_str(run, "completed_at", ac_time_rfc3339(p, apr_time_now()));
     ac_json_set_str(run, "assistant_message_id", msg_id);
     json_object_set_new(run, "error",
-                        r->error_code ? json_pack("{sssssb}", "code", r->error_code, "message",
-                                                  r->error ? r->error : "", "retryable",
-                                                  r->retryable)
-                                      : json_null());
+                        r->error_code
+                            ? json_pack("{sssssb}", "code", r->error_code, "message",
+                                        r->error ? r->error : "", "retryable", r->retryable)
+                            : json_null());
     return run;
 }
 
@@ -364,8 +361,7 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
         ts.next_poll = apr_time_now() + cc->cancel_poll;
         ts.traces = ac_json_array(p);
         agent_started = apr_time_now();
-        if (ac_agent_run(&cc->env, agent, messages, &acb, &ts, p, &out->result) !=
-            APR_SUCCESS) {
+        if (ac_agent_run(&cc->env, agent, messages, &acb, &ts, p, &out->result) != APR_SUCCESS) {
             e = ac_err_make(p, out->result.http_status ? out->result.http_status : 502,
                             out->result.error_code ? out->result.error_code : "model_error", "%s",
                             out->result.error ? out->result.error : "The model call failed.");

@@ -11,10 +11,10 @@ typedef struct {
     ac_agent_env_t env;
     const apr_array_header_t *agents; /* const ac_agent_t * */
     const char *default_agent;
-    int history_messages;               /* earlier messages sent to the model */
-    apr_interval_time_t stale_after;    /* a run older than this no longer locks its thread */
-    apr_size_t max_message_chars;       /* user message length limit */
-    apr_interval_time_t cancel_poll;    /* how often a running turn reads its run document */
+    int history_messages;                    /* earlier messages sent to the model */
+    apr_interval_time_t stale_after;         /* a run older than this no longer locks its thread */
+    apr_size_t max_message_chars;            /* user message length limit */
+    apr_interval_time_t cancel_poll;         /* how often a running turn reads its run document */
     apr_interval_time_t checkpoint_interval; /* partial answers for followers, at most this often */
 } ac_chat_conf_t;
 

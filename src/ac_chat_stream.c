@@ -39,7 +39,7 @@ struct ac_chat_stream {
     void *baton;
     ac_chat_stream_limits_t lim;
     cs_buf_t content;
-    cs_buf_t head; /* start of a body that had no events yet (non-2xx replies) */
+    cs_buf_t head;    /* start of a body that had no events yet (non-2xx replies) */
     cs_call_t *calls; /* lim.max_tool_calls slots */
     int n_calls;
     ac_chat_tool_call_t *out_calls;

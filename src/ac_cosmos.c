@@ -27,16 +27,16 @@ struct ac_cosmos {
 /* What one REST call is: the verb, what it signs, where it goes. */
 typedef struct {
     const char *verb;
-    const char *rtype;    /* "dbs", "colls", "docs" */
-    const char *rlink;    /* link signed (parent link for feeds) */
-    const char *path;     /* URL path after the endpoint */
-    const char *coll;     /* container for session tokens, or NULL */
-    const char *pk;       /* partition key value, or NULL */
+    const char *rtype; /* "dbs", "colls", "docs" */
+    const char *rlink; /* link signed (parent link for feeds) */
+    const char *path;  /* URL path after the endpoint */
+    const char *coll;  /* container for session tokens, or NULL */
+    const char *pk;    /* partition key value, or NULL */
     const char *body;
     apr_size_t body_len;
     const char *content_type;
-    apr_table_t *extra;   /* extra headers */
-    int is_create;        /* a POST whose replay may 409 */
+    apr_table_t *extra; /* extra headers */
+    int is_create;      /* a POST whose replay may 409 */
 } cosmos_call_t;
 
 int ac_cosmos_http_status_for(apr_status_t rv, const ac_cosmos_res_t *res)
@@ -44,8 +44,8 @@ int ac_cosmos_http_status_for(apr_status_t rv, const ac_cosmos_res_t *res)
     if (rv == APR_TIMEUP || (res && res->status == 408)) {
         return 504;
     }
-    if (rv == APR_ECONNREFUSED || rv == APR_EAGAIN || (res && (res->status == 429 ||
-                                                             res->status == 503))) {
+    if (rv == APR_ECONNREFUSED || rv == APR_EAGAIN ||
+        (res && (res->status == 429 || res->status == 503))) {
         return 503;
     }
     return 502;
@@ -152,8 +152,7 @@ static int retryable_status(int status)
 
 static int retryable_transport(apr_status_t rv)
 {
-    return rv == APR_ECONNREFUSED || rv == APR_ECONNRESET || rv == APR_TIMEUP ||
-           rv == APR_EGENERAL;
+    return rv == APR_ECONNREFUSED || rv == APR_ECONNRESET || rv == APR_TIMEUP || rv == APR_EGENERAL;
 }
 
 static apr_status_t cosmos_call(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const cosmos_call_t *call,
@@ -355,8 +354,8 @@ apr_status_t ac_cosmos_ensure_container(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, co
         ac_log(AC_LOG_ERR, 0, "reading Cosmos container '%s': %s", coll, res.error);
         return APR_EGENERAL;
     }
-    body = ac_json_own(p, json_pack("{ss s{s[s]ss}}", "id", coll, "partitionKey", "paths",
-                                    pk_path, "kind", "Hash"));
+    body = ac_json_own(p, json_pack("{ss s{s[s]ss}}", "id", coll, "partitionKey", "paths", pk_path,
+                                    "kind", "Hash"));
     if (indexing_policy) {
         json_object_set(body, "indexingPolicy", indexing_policy);
     }
@@ -450,9 +449,8 @@ apr_status_t ac_cosmos_replace_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const c
 }
 
 apr_status_t ac_cosmos_patch_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                                 const char *pk, const char *id, json_t *ops,
-                                 const char *condition, const char *if_match,
-                                 ac_cosmos_res_t *res)
+                                 const char *pk, const char *id, json_t *ops, const char *condition,
+                                 const char *if_match, ac_cosmos_res_t *res)
 {
     cosmos_call_t call = {0};
     json_t *body = ac_json_own(ctx->pool, json_pack("{sO}", "operations", ops));
@@ -481,8 +479,8 @@ apr_status_t ac_cosmos_delete_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const ch
     return cosmos_call(c, ctx, &call, res);
 }
 
-apr_status_t ac_cosmos_query(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                             const char *pk, const char *sql, json_t *params, int max_items,
+apr_status_t ac_cosmos_query(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll, const char *pk,
+                             const char *sql, json_t *params, int max_items,
                              const char *continuation, ac_cosmos_res_t *res)
 {
     apr_pool_t *p = ctx->pool;
@@ -526,8 +524,7 @@ apr_status_t ac_cosmos_query_all(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const cha
     /* Pages may come back short; follow continuations, but never forever. */
     for (int page = 0; page < 100; page++) {
         int left = want - (int)json_array_size(all);
-        if ((rv = ac_cosmos_query(c, ctx, coll, pk, sql, params, left, cont, res)) !=
-            APR_SUCCESS) {
+        if ((rv = ac_cosmos_query(c, ctx, coll, pk, sql, params, left, cont, res)) != APR_SUCCESS) {
             return rv;
         }
         if (res->status != 200) {
@@ -544,8 +541,8 @@ apr_status_t ac_cosmos_query_all(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const cha
     return APR_SUCCESS;
 }
 
-apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                             const char *pk, json_t *ops, ac_cosmos_res_t *res)
+apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll, const char *pk,
+                             json_t *ops, ac_cosmos_res_t *res)
 {
     apr_pool_t *p = ctx->pool;
     cosmos_call_t call = {0};
@@ -558,7 +555,8 @@ apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *c
         return APR_EINVAL;
     }
     /* Every operation carries the partition key too (as the SDKs send it). */
-    json_array_foreach(ops, i, op) {
+    json_array_foreach(ops, i, op)
+    {
         json_object_set_new(op, "partitionKey",
                             json_string(ac_json_dump(p, ac_json_own(p, json_pack("[s]", pk)))));
     }
@@ -574,7 +572,8 @@ apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *c
      * with per-operation statuses.  Either way report the first real failure
      * (424 only means "not attempted because another failed"). */
     if ((res->status == 200 || res->status == 207) && json_is_array(res->body)) {
-        json_array_foreach(res->body, i, op) {
+        json_array_foreach(res->body, i, op)
+        {
             int st = (int)ac_json_int(op, "statusCode", 0);
             if (st >= 400 && st != 424) {
                 res->status = st;

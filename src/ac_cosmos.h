@@ -15,14 +15,14 @@
 typedef struct ac_cosmos ac_cosmos_t;
 
 typedef struct {
-    const char *endpoint;       /* https://account.documents.azure.com:443 (no trailing slash) */
-    const unsigned char *key;   /* decoded master key */
+    const char *endpoint;     /* https://account.documents.azure.com:443 (no trailing slash) */
+    const unsigned char *key; /* decoded master key */
     apr_size_t key_len;
     const char *database;
-    apr_interval_time_t timeout;     /* per attempt */
-    int max_attempts;                /* including the first, e.g. 5 */
+    apr_interval_time_t timeout;      /* per attempt */
+    int max_attempts;                 /* including the first, e.g. 5 */
     apr_interval_time_t retry_budget; /* total time spent waiting between attempts */
-    apr_size_t max_response;         /* cap on one response body */
+    apr_size_t max_response;          /* cap on one response body */
 } ac_cosmos_conf_t;
 
 /* Per-caller accounting: one per API request. */
@@ -33,8 +33,8 @@ typedef struct {
 } ac_cosmos_ctx_t;
 
 typedef struct {
-    int status;               /* Cosmos HTTP status (0: none) */
-    json_t *body;             /* parsed body (NULL when empty or not JSON) */
+    int status;   /* Cosmos HTTP status (0: none) */
+    json_t *body; /* parsed body (NULL when empty or not JSON) */
     const char *etag;
     const char *continuation; /* queries: next page token or NULL */
     int ambiguous;            /* a write whose earlier attempt may have landed */
@@ -71,17 +71,16 @@ apr_status_t ac_cosmos_replace_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const c
  * condition: optional "FROM c WHERE ..." predicate (no parameters allowed by
  * Cosmos here, so only constants the module itself writes). */
 apr_status_t ac_cosmos_patch_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                                 const char *pk, const char *id, json_t *ops,
-                                 const char *condition, const char *if_match,
-                                 ac_cosmos_res_t *res);
+                                 const char *pk, const char *id, json_t *ops, const char *condition,
+                                 const char *if_match, ac_cosmos_res_t *res);
 apr_status_t ac_cosmos_delete_doc(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
                                   const char *pk, const char *id, const char *if_match,
                                   ac_cosmos_res_t *res);
 
 /* One page of a single-partition parameterised query.  params: JSON array of
  * {"name":"@x","value":...}.  res->body is the array of documents. */
-apr_status_t ac_cosmos_query(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                             const char *pk, const char *sql, json_t *params, int max_items,
+apr_status_t ac_cosmos_query(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll, const char *pk,
+                             const char *sql, json_t *params, int max_items,
                              const char *continuation, ac_cosmos_res_t *res);
 
 /* Up to `want` documents, following continuation pages (bounded). */
@@ -93,7 +92,7 @@ apr_status_t ac_cosmos_query_all(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const cha
  * array of {"operationType":"Create"|"Upsert"|"Replace"|"Delete"|"Read"|"Patch",
  * "id"?, "resourceBody"?, "ifMatch"?}.  res->body is the per-operation result
  * array; res->status is 200 only when every operation succeeded. */
-apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll,
-                             const char *pk, json_t *ops, ac_cosmos_res_t *res);
+apr_status_t ac_cosmos_batch(ac_cosmos_t *c, ac_cosmos_ctx_t *ctx, const char *coll, const char *pk,
+                             json_t *ops, ac_cosmos_res_t *res);
 
 #endif

@@ -70,8 +70,8 @@ const char *ac_cosmos_auth_master(apr_pool_t *p, const unsigned char *key, apr_s
     unsigned int mac_len = 0;
     char *text, *sig;
 
-    text = apr_pstrcat(p, lower(p, verb), "\n", lower(p, resource_type), "\n", resource_link,
-                       "\n", lower(p, date), "\n\n", NULL);
+    text = apr_pstrcat(p, lower(p, verb), "\n", lower(p, resource_type), "\n", resource_link, "\n",
+                       lower(p, date), "\n\n", NULL);
     if (!HMAC(EVP_sha256(), key, (int)key_len, (const unsigned char *)text, strlen(text), mac,
               &mac_len)) {
         return NULL;

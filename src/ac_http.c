@@ -98,7 +98,8 @@ apr_status_t ac_http_pool_create(ac_http_pool_t **ppool, apr_pool_t *p,
     pool->max_idle = conf ? conf->max_idle : 16;
     if (pool->max_idle < 0) {
         pool->max_idle = 0;
-    } else if (pool->max_idle > AC_HTTP_MAX_IDLE_LIMIT) {
+    }
+    else if (pool->max_idle > AC_HTTP_MAX_IDLE_LIMIT) {
         pool->max_idle = AC_HTTP_MAX_IDLE_LIMIT;
     }
     if (conf && conf->connect_timeout > 0) {
@@ -360,10 +361,12 @@ static apr_status_t set_method(CURL *h, const ac_http_req_t *req, const char **w
     }
     if (!strcmp(m, "GET")) {
         SETOPT(h, CURLOPT_HTTPGET, 1L);
-    } else if (!strcmp(m, "HEAD")) {
+    }
+    else if (!strcmp(m, "HEAD")) {
         SETOPT(h, CURLOPT_NOBODY, 1L);
-    } else if (!strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH") ||
-               !strcmp(m, "DELETE")) {
+    }
+    else if (!strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH") ||
+             !strcmp(m, "DELETE")) {
         if (strcmp(m, "POST") != 0) {
             SETOPT(h, CURLOPT_CUSTOMREQUEST, m);
         }
@@ -373,7 +376,8 @@ static apr_status_t set_method(CURL *h, const ac_http_req_t *req, const char **w
             SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
             SETOPT(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         }
-    } else {
+    }
+    else {
         *why = "unsupported HTTP method";
         rv = APR_EINVAL;
     }

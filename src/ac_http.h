@@ -12,9 +12,9 @@
 typedef struct ac_http_pool ac_http_pool_t;
 
 typedef struct {
-    const char *ca_file;  /* NULL: system trust store */
-    int verify_tls;       /* 1 by default; 0 only when the admin says so */
-    int max_idle;         /* handles kept for reuse (keep-alive), e.g. 16 */
+    const char *ca_file; /* NULL: system trust store */
+    int verify_tls;      /* 1 by default; 0 only when the admin says so */
+    int max_idle;        /* handles kept for reuse (keep-alive), e.g. 16 */
     apr_interval_time_t connect_timeout;
 } ac_http_pool_conf_t;
 
@@ -23,10 +23,10 @@ typedef struct {
 typedef int ac_http_data_cb(void *baton, const char *data, apr_size_t len);
 
 typedef struct {
-    const char *method;          /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *method; /* "GET", "POST", "PUT", "PATCH", "DELETE" */
     const char *url;
-    apr_table_t *headers;        /* request headers, may be NULL */
-    const char *body;            /* may be NULL */
+    apr_table_t *headers; /* request headers, may be NULL */
+    const char *body;     /* may be NULL */
     apr_size_t body_len;
     apr_interval_time_t timeout; /* whole transfer; 0 = none */
     apr_size_t max_response;     /* cap on a collected body; over it -> APR_ENOSPC */

@@ -86,8 +86,7 @@ static int relay_token(void *baton, const char *text, apr_size_t len)
         a->out->got_tokens = 1;
         a->out->ttft = apr_time_now() - a->start;
     }
-    return a->user_cb && a->user_cb->on_token ? a->user_cb->on_token(a->user_baton, text, len)
-                                              : 0;
+    return a->user_cb && a->user_cb->on_token ? a->user_cb->on_token(a->user_baton, text, len) : 0;
 }
 
 static int relay_tick(void *baton)
@@ -142,10 +141,11 @@ static int classify_status(ac_model_result_t *out, apr_pool_t *p, const ac_http_
     const char *umsg = json_string_value(json_object_get(err, "message"));
     int st = resp->status;
 
-    ac_log(AC_LOG_WARN, 0, "model endpoint answered HTTP %d%s%s: %.200s", st,
-           ucode ? " code=" : "", ucode ? ucode : "", umsg ? umsg : "(no message)");
+    ac_log(AC_LOG_WARN, 0, "model endpoint answered HTTP %d%s%s: %.200s", st, ucode ? " code=" : "",
+           ucode ? ucode : "", umsg ? umsg : "(no message)");
     if (st == 429) {
-        set_error(out, p, "model_rate_limited", 1, "The model endpoint is rate limiting (HTTP 429).");
+        set_error(out, p, "model_rate_limited", 1,
+                  "The model endpoint is rate limiting (HTTP 429).");
         return 1;
     }
     if (st == 408 || st >= 500) {
@@ -160,19 +160,18 @@ static int classify_status(ac_model_result_t *out, apr_pool_t *p, const ac_http_
         set_error(out, p, "content_filter", 0, "The request was blocked by the content filter.");
     }
     else if (st == 404) {
-        set_error(out, p, "model_not_found",
-                  0, "The model endpoint does not know the configured deployment or model.");
+        set_error(out, p, "model_not_found", 0,
+                  "The model endpoint does not know the configured deployment or model.");
     }
     else {
-        set_error(out, p, "model_bad_request", 0, "The model endpoint refused the request (HTTP %d).",
-                  st);
+        set_error(out, p, "model_bad_request", 0,
+                  "The model endpoint refused the request (HTTP %d).", st);
     }
     return 0;
 }
 
 apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_t *req,
-                               const ac_chat_stream_cb_t *cb, void *baton,
-                               ac_model_result_t *out)
+                               const ac_chat_stream_cb_t *cb, void *baton, ac_model_result_t *out)
 {
     apr_table_t *hdrs = apr_table_make(p, 4);
     apr_interval_time_t waited = 0;
@@ -270,8 +269,9 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
                 set_error(out, p, "model_timeout", 1, "The model endpoint did not answer in time.");
             }
             else {
-                set_error(out, p, out->got_tokens ? "model_stream_interrupted" : "model_unavailable",
-                          1, "The connection to the model endpoint failed.");
+                set_error(out, p,
+                          out->got_tokens ? "model_stream_interrupted" : "model_unavailable", 1,
+                          "The connection to the model endpoint failed.");
             }
             again = !out->got_tokens;
         }
@@ -284,8 +284,9 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
             if (d > apr_time_from_sec(20) || waited + d > m->conf.retry_budget) {
                 break;
             }
-            ac_log(AC_LOG_INFO, rv, "model attempt %d failed (%s); retrying in %" APR_TIME_T_FMT
-                   " ms", attempt, out->error_code, (apr_time_t)apr_time_as_msec(d));
+            ac_log(AC_LOG_INFO, rv,
+                   "model attempt %d failed (%s); retrying in %" APR_TIME_T_FMT " ms", attempt,
+                   out->error_code, (apr_time_t)apr_time_as_msec(d));
             apr_pool_destroy(ap);
             apr_sleep(d);
             waited += d;

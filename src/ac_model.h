@@ -16,10 +16,10 @@ typedef enum { AC_PROVIDER_AZURE = 0, AC_PROVIDER_OPENAI = 1 } ac_provider_e;
 
 typedef struct {
     ac_provider_e provider;
-    const char *endpoint;    /* https://RESOURCE.openai.azure.com or https://host/v1 */
-    const char *deployment;  /* Azure deployment; OpenAI: the default model */
-    const char *api_version; /* Azure api-version */
-    const char *api_key;     /* never logged */
+    const char *endpoint;             /* https://RESOURCE.openai.azure.com or https://host/v1 */
+    const char *deployment;           /* Azure deployment; OpenAI: the default model */
+    const char *api_version;          /* Azure api-version */
+    const char *api_key;              /* never logged */
     apr_interval_time_t timeout;      /* one attempt, whole stream */
     int max_attempts;                 /* before the first token */
     apr_interval_time_t retry_budget; /* total waiting between attempts */
@@ -42,8 +42,8 @@ typedef struct {
     ac_chat_stream_result_t stream; /* content, tool calls, finish_reason, usage */
     apr_interval_time_t ttft;       /* request start to first token; -1 if none */
     int attempts;
-    int http_status;        /* last upstream status (0: none) */
-    int got_tokens;         /* at least one token was handed on */
+    int http_status; /* last upstream status (0: none) */
+    int got_tokens;  /* at least one token was handed on */
     apr_status_t rv;
     const char *error;      /* short, safe for clients */
     const char *error_code; /* model_unavailable, model_timeout, model_error, model_rate_limited,
@@ -61,7 +61,6 @@ json_t *ac_model_body(const ac_model_t *m, apr_pool_t *p, const ac_model_req_t *
 /* One completion.  cb->on_token sees text as it arrives.  Returns APR_SUCCESS
  * when the stream completed (any finish_reason); otherwise out->error says why. */
 apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_t *req,
-                               const ac_chat_stream_cb_t *cb, void *baton,
-                               ac_model_result_t *out);
+                               const ac_chat_stream_cb_t *cb, void *baton, ac_model_result_t *out);
 
 #endif

@@ -29,12 +29,11 @@ apr_status_t ac_store_ensure_schema(ac_store_t *st, ac_cosmos_ctx_t *ctx)
     /* Listing a user's threads orders by (updated_at, id): Azure needs a
      * composite index for a two-property ORDER BY. */
     json_t *thread_idx = ac_json_own(
-        ctx->pool,
-        json_pack("{ss sb s[{ss}] s[[{ssss}{ssss}][{ssss}{ssss}]]}", "indexingMode", "consistent",
-                  "automatic", 1, "includedPaths", "path", "/*", "compositeIndexes", "path",
-                  "/updated_at", "order", "descending", "path", "/id", "order", "descending",
-                  "path", "/updated_at", "order", "ascending", "path", "/id", "order",
-                  "ascending"));
+        ctx->pool, json_pack("{ss sb s[{ss}] s[[{ssss}{ssss}][{ssss}{ssss}]]}", "indexingMode",
+                             "consistent", "automatic", 1, "includedPaths", "path", "/*",
+                             "compositeIndexes", "path", "/updated_at", "order", "descending",
+                             "path", "/id", "order", "descending", "path", "/updated_at", "order",
+                             "ascending", "path", "/id", "order", "ascending"));
 
     if ((rv = ac_cosmos_ensure_database(st->cosmos, ctx)) != APR_SUCCESS ||
         (rv = ac_cosmos_ensure_container(st->cosmos, ctx, AC_COLL_THREADS, "/user_id",
@@ -55,8 +54,10 @@ ac_err_t *ac_store_cosmos_err(apr_pool_t *p, apr_status_t rv, const ac_cosmos_re
     ac_log(AC_LOG_ERR, rv, "storage failure while %s: %s", what,
            res && res->error ? res->error : "no answer");
     if (status == 504) {
-        return ac_err_make(p, 504, "storage_timeout", "The storage service did not answer in time "
-                                                      "while %s.", what);
+        return ac_err_make(p, 504, "storage_timeout",
+                           "The storage service did not answer in time "
+                           "while %s.",
+                           what);
     }
     if (status == 503) {
         e = ac_err_make(p, 503, "storage_unavailable",
@@ -67,13 +68,14 @@ ac_err_t *ac_store_cosmos_err(apr_pool_t *p, apr_status_t rv, const ac_cosmos_re
     return ac_err_make(p, 502, "storage_error", "The storage service failed while %s.", what);
 }
 
-static const char *const thread_fields[] = {
-    "id",         "object",        "title",        "agent", "metadata",
-    "created_at", "updated_at",    "message_count", "last_message_preview", NULL};
+static const char *const thread_fields[] = {"id",         "object",        "title",
+                                            "agent",      "metadata",      "created_at",
+                                            "updated_at", "message_count", "last_message_preview",
+                                            NULL};
 
-static const char *const message_fields[] = {
-    "id",     "object", "thread_id", "role", "content", "created_at",
-    "run_id", "tool_calls", "usage", "status", "finish_reason", NULL};
+static const char *const message_fields[] = {"id",      "object",     "thread_id",     "role",
+                                             "content", "created_at", "run_id",        "tool_calls",
+                                             "usage",   "status",     "finish_reason", NULL};
 
 static json_t *view(apr_pool_t *p, const json_t *doc, const char *const *fields)
 {
@@ -165,12 +167,12 @@ ac_err_t *ac_store_thread_update(ac_store_t *st, ac_cosmos_ctx_t *ctx, const cha
     /* A patch is one atomic round trip: no read-modify-write race with a run
      * that bumps message_count at the same time. */
     if (title) {
-        json_array_append_new(ops, json_pack("{ssssss}", "op", "set", "path", "/title", "value",
-                                             title));
+        json_array_append_new(ops,
+                              json_pack("{ssssss}", "op", "set", "path", "/title", "value", title));
     }
     if (metadata) {
-        json_array_append_new(ops, json_pack("{sssssO}", "op", "set", "path", "/metadata",
-                                             "value", metadata));
+        json_array_append_new(
+            ops, json_pack("{sssssO}", "op", "set", "path", "/metadata", "value", metadata));
     }
     json_array_append_new(ops, json_pack("{ssssss}", "op", "set", "path", "/updated_at", "value",
                                          ac_time_rfc3339(p, apr_time_now())));
@@ -208,9 +210,10 @@ static ac_err_t *delete_partition(ac_store_t *st, ac_cosmos_ctx_t *ctx, const ch
             return NULL;
         }
         ops = ac_json_array(p);
-        json_array_foreach(res.body, i, doc) {
-            json_array_append_new(ops, json_pack("{ssss}", "operationType", "Delete", "id",
-                                                 ac_json_str(doc, "id")));
+        json_array_foreach(res.body, i, doc)
+        {
+            json_array_append_new(
+                ops, json_pack("{ssss}", "operationType", "Delete", "id", ac_json_str(doc, "id")));
         }
         rv = ac_cosmos_batch(st->cosmos, ctx, AC_COLL_MESSAGES, thread_id, ops, &res);
         if (rv == APR_SUCCESS && res.status == 200) {
@@ -223,7 +226,8 @@ static ac_err_t *delete_partition(ac_store_t *st, ac_cosmos_ctx_t *ctx, const ch
         }
         /* A document deleted concurrently makes the whole batch fail (404):
          * fall back to single deletes where 404 counts as done. */
-        json_array_foreach(ops, i, doc) {
+        json_array_foreach(ops, i, doc)
+        {
             rv = ac_cosmos_delete_doc(st->cosmos, ctx, AC_COLL_MESSAGES, thread_id,
                                       ac_json_str(doc, "id"), NULL, &res);
             if (rv != APR_SUCCESS || (res.status != 204 && res.status != 404)) {
@@ -231,24 +235,25 @@ static ac_err_t *delete_partition(ac_store_t *st, ac_cosmos_ctx_t *ctx, const ch
             }
         }
     }
-    return ac_err_make(p, 500, "delete_incomplete", "The thread has too many documents to delete "
-                                                    "in one request; repeat the request.");
+    return ac_err_make(p, 500, "delete_incomplete",
+                       "The thread has too many documents to delete "
+                       "in one request; repeat the request.");
 }
 
 ac_err_t *ac_store_thread_delete(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *principal,
                                  const char *id)
 {
     apr_pool_t *p = ctx->pool;
-    json_t *ops = ac_json_own(p, json_pack("[{ssssso}]", "op", "set", "path", "/deleting",
-                                           "value", json_true()));
+    json_t *ops = ac_json_own(
+        p, json_pack("[{ssssso}]", "op", "set", "path", "/deleting", "value", json_true()));
     ac_cosmos_res_t res;
     apr_status_t rv;
     ac_err_t *e;
 
     /* Mark first: the thread disappears for readers at once, and if removing
      * its messages fails half-way, repeating the DELETE finishes the job. */
-    rv = ac_cosmos_patch_doc(st->cosmos, ctx, AC_COLL_THREADS, principal, id, ops, NULL, NULL,
-                             &res);
+    rv =
+        ac_cosmos_patch_doc(st->cosmos, ctx, AC_COLL_THREADS, principal, id, ops, NULL, NULL, &res);
     if (rv == APR_SUCCESS && res.status == 404) {
         return ac_err_make(p, 404, "thread_not_found", "No thread with id '%s'.", id);
     }
@@ -302,7 +307,8 @@ static void page_finish(apr_pool_t *p, json_t *docs, int limit, ac_page_t *page,
     page->data = ac_json_array(p);
     page->has_more = (int)json_array_size(docs) > limit;
     page->next_cursor = NULL;
-    json_array_foreach(docs, i, doc) {
+    json_array_foreach(docs, i, doc)
+    {
         if ((int)i >= limit) {
             break;
         }
@@ -347,15 +353,14 @@ ac_err_t *ac_store_thread_list(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char 
         json_array_append_new(params, json_pack("{ssss}", "name", "@ts", "value", ts));
         json_array_append_new(params, json_pack("{ssss}", "name", "@id", "value", id));
     }
-    sql = apr_pstrcat(p, "SELECT * FROM c WHERE ", where, " ORDER BY c.updated_at ", dir,
-                      ", c.id ", dir, NULL);
+    sql = apr_pstrcat(p, "SELECT * FROM c WHERE ", where, " ORDER BY c.updated_at ", dir, ", c.id ",
+                      dir, NULL);
     rv = ac_cosmos_query_all(st->cosmos, ctx, AC_COLL_THREADS, principal, sql, params,
                              req->limit + 1, &res);
     if (rv != APR_SUCCESS || res.status != 200) {
         return ac_store_cosmos_err(p, rv, &res, "listing threads");
     }
-    page_finish(p, res.body, req->limit, page, ac_store_thread_view, thread_key,
-                req->descending);
+    page_finish(p, res.body, req->limit, page, ac_store_thread_view, thread_key, req->descending);
     return NULL;
 }
 
@@ -384,8 +389,8 @@ ac_err_t *ac_store_message_list(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char
             strcmp(kind, req->descending ? "md" : "ma") != 0) {
             return bad_cursor(p);
         }
-        where = apr_pstrcat(p, where, req->descending ? " AND c.seq < @s" : " AND c.seq > @s",
-                            NULL);
+        where =
+            apr_pstrcat(p, where, req->descending ? " AND c.seq < @s" : " AND c.seq > @s", NULL);
         json_array_append_new(params, json_pack("{sssO}", "name", "@s", "value", seq));
     }
     /* Ownership first: the messages partition is keyed by thread, not user. */
@@ -398,7 +403,6 @@ ac_err_t *ac_store_message_list(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char
     if (rv != APR_SUCCESS || res.status != 200) {
         return ac_store_cosmos_err(p, rv, &res, "listing messages");
     }
-    page_finish(p, res.body, req->limit, page, ac_store_message_view, message_key,
-                req->descending);
+    page_finish(p, res.body, req->limit, page, ac_store_message_view, message_key, req->descending);
     return NULL;
 }

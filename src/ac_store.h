@@ -62,7 +62,6 @@ json_t *ac_store_message_view(apr_pool_t *p, const json_t *doc);
 ac_err_t *ac_store_cosmos_err(apr_pool_t *p, apr_status_t rv, const ac_cosmos_res_t *res,
                               const char *what);
 
-
 /* ---- runs (ac_store_run.c) ------------------------------------------------------ */
 
 /* What a turn reserved when it began. */
@@ -70,10 +69,10 @@ typedef struct {
     const char *thread_id;
     const char *run_id;
     const char *agent;
-    json_int_t user_seq;      /* the user message's seq; the answer gets user_seq + 1 */
-    json_t *user_message;     /* stored document */
-    json_t *run;              /* stored document (in_progress) */
-    json_t *thread;           /* the thread document as read before the turn */
+    json_int_t user_seq;  /* the user message's seq; the answer gets user_seq + 1 */
+    json_t *user_message; /* stored document */
+    json_t *run;          /* stored document (in_progress) */
+    json_t *thread;       /* the thread document as read before the turn */
 } ac_turn_t;
 
 /* Lock the thread for a run (409 when another run is active and not stale),

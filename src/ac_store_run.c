@@ -14,10 +14,25 @@
 #define PREVIEW_CHARS 120
 #define TITLE_CHARS 60
 
-static const char *const run_fields[] = {
-    "id", "object", "thread_id", "status", "model", "agent", "usage", "time_to_first_token_ms",
-    "duration_ms", "steps", "request_charge", "error", "finish_reason", "created_at",
-    "started_at", "completed_at", "user_message_id", "assistant_message_id", NULL};
+static const char *const run_fields[] = {"id",
+                                         "object",
+                                         "thread_id",
+                                         "status",
+                                         "model",
+                                         "agent",
+                                         "usage",
+                                         "time_to_first_token_ms",
+                                         "duration_ms",
+                                         "steps",
+                                         "request_charge",
+                                         "error",
+                                         "finish_reason",
+                                         "created_at",
+                                         "started_at",
+                                         "completed_at",
+                                         "user_message_id",
+                                         "assistant_message_id",
+                                         NULL};
 
 json_t *ac_store_run_view(apr_pool_t *p, const json_t *doc)
 {
@@ -97,18 +112,17 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
                             "or cancel it.");
             return e;
         }
-        ops = ac_json_own(p, json_pack("[{ssssss}{ssssss}{sssssI}{sssssI}{ssssss}{ssssss}]",
-                                       "op", "set", "path", "/active_run_id", "value",
-                                       turn->run_id, "op", "set", "path",
-                                       "/active_run_started_at", "value", now, "op", "incr",
-                                       "path", "/last_seq", "value", (json_int_t)2, "op", "incr",
-                                       "path", "/message_count", "value", (json_int_t)1, "op",
-                                       "set", "path", "/updated_at", "value", now, "op", "set",
-                                       "path", "/last_message_preview", "value",
+        ops = ac_json_own(p, json_pack("[{ssssss}{ssssss}{sssssI}{sssssI}{ssssss}{ssssss}]", "op",
+                                       "set", "path", "/active_run_id", "value", turn->run_id, "op",
+                                       "set", "path", "/active_run_started_at", "value", now, "op",
+                                       "incr", "path", "/last_seq", "value", (json_int_t)2, "op",
+                                       "incr", "path", "/message_count", "value", (json_int_t)1,
+                                       "op", "set", "path", "/updated_at", "value", now, "op",
+                                       "set", "path", "/last_message_preview", "value",
                                        ac_utf8_truncate(p, content, PREVIEW_CHARS)));
         if (!ac_json_str(thread, "title")) {
-            json_array_append_new(ops, json_pack("{ssssss}", "op", "set", "path", "/title",
-                                                 "value", title_from(p, content)));
+            json_array_append_new(ops, json_pack("{ssssss}", "op", "set", "path", "/title", "value",
+                                                 title_from(p, content)));
         }
         rv = ac_cosmos_patch_doc(cosmos, ctx, AC_COLL_THREADS, principal, thread_id, ops, NULL,
                                  ac_json_str(thread, "_etag"), &res);
@@ -124,8 +138,9 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
         break;
     }
     if (attempt == 3) {
-        return ac_err_make(p, 409, "thread_busy", "The thread is being changed by another "
-                                                  "request; try again.");
+        return ac_err_make(p, 409, "thread_busy",
+                           "The thread is being changed by another "
+                           "request; try again.");
     }
     turn->thread = thread;
     turn->agent = ac_json_str(thread, "agent");
@@ -139,12 +154,12 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
         p, json_pack("{ss ss ss ss ss ss ss? ss ss ss sI s[] so so}", "id", turn->run_id, "type",
                      "run", "object", "thread.run", "thread_id", thread_id, "user_id", principal,
                      "status", "in_progress", "agent", turn->agent, "model", model ? model : "",
-                     "created_at", now, "started_at", now, "seq", turn->user_seq, "steps",
-                     "error", json_null(), "usage", json_null()));
+                     "created_at", now, "started_at", now, "seq", turn->user_seq, "steps", "error",
+                     json_null(), "usage", json_null()));
     json_object_set_new(turn->run, "user_message_id", json_string(msg_id));
     batch = ac_json_own(p, json_pack("[{sssO}{sssO}]", "operationType", "Create", "resourceBody",
-                                     turn->user_message, "operationType", "Create",
-                                     "resourceBody", turn->run));
+                                     turn->user_message, "operationType", "Create", "resourceBody",
+                                     turn->run));
     rv = ac_cosmos_batch(cosmos, ctx, AC_COLL_MESSAGES, thread_id, batch, &res);
     if (rv != APR_SUCCESS || res.status != 200) {
         /* Nothing was accepted: give the thread back before reporting. */
@@ -199,8 +214,8 @@ ac_err_t *ac_store_turn_finish(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char 
     ac_err_t *e = NULL;
 
     if (assistant) {
-        json_array_append_new(batch, json_pack("{sssO}", "operationType", "Create",
-                                               "resourceBody", assistant));
+        json_array_append_new(
+            batch, json_pack("{sssO}", "operationType", "Create", "resourceBody", assistant));
     }
     json_array_append_new(batch, json_pack("{sssssO}", "operationType", "Replace", "id",
                                            turn->run_id, "resourceBody", run));
@@ -229,11 +244,9 @@ ac_err_t *ac_store_turn_finish(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char 
     if (assistant) {
         json_array_append_new(ops, json_pack("{sssssI}", "op", "incr", "path", "/message_count",
                                              "value", (json_int_t)1));
-        json_array_append_new(ops, json_pack("{ssssss}", "op", "set", "path",
-                                             "/last_message_preview", "value",
-                                             ac_utf8_truncate(p, ac_json_str(assistant,
-                                                                             "content"),
-                                                              PREVIEW_CHARS)));
+        json_array_append_new(
+            ops, json_pack("{ssssss}", "op", "set", "path", "/last_message_preview", "value",
+                           ac_utf8_truncate(p, ac_json_str(assistant, "content"), PREVIEW_CHARS)));
     }
     /* Release only our own lock: a stale-lock takeover may have happened. */
     rv = ac_cosmos_patch_doc(cosmos, ctx, AC_COLL_THREADS, principal, turn->thread_id, ops,

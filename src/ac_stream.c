@@ -42,7 +42,8 @@ static void emit(stream_t *s, const char *name, json_t *data)
     if (s->w->event(s->w->baton, name ? id : NULL, name, text, len) != APR_SUCCESS ||
         (s->w->client_gone && s->w->client_gone(s->w->baton))) {
         s->gone = 1;
-        ac_log(AC_LOG_INFO, 0, "%s: client disconnected", s->run_id ? s->run_id : "stateless stream");
+        ac_log(AC_LOG_INFO, 0, "%s: client disconnected",
+               s->run_id ? s->run_id : "stateless stream");
     }
     apr_pool_clear(s->scratch);
 }
@@ -59,13 +60,14 @@ static void on_begin(void *baton, const ac_turn_t *turn)
     s->started = 1;
     s->rc->resp->streamed = 1;
     if (s->flavor == AC_STREAM_CHAT) {
-        emit(s, "metadata", json_pack("{ssssssss}", "type", "metadata", "thread_id",
-                                      s->thread_id, "conversation_id", s->thread_id, "run_id",
-                                      turn->run_id));
+        emit(s, "metadata",
+             json_pack("{ssssssss}", "type", "metadata", "thread_id", s->thread_id,
+                       "conversation_id", s->thread_id, "run_id", turn->run_id));
         return;
     }
-    emit(s, "metadata", json_pack("{ssssssss}", "type", "metadata", "thread_id", s->thread_id,
-                                  "run_id", turn->run_id, "user_message_id", umid));
+    emit(s, "metadata",
+         json_pack("{ssssssss}", "type", "metadata", "thread_id", s->thread_id, "run_id",
+                   turn->run_id, "user_message_id", umid));
 }
 
 static int on_token(void *baton, const char *text, apr_size_t len)
@@ -77,9 +79,9 @@ static int on_token(void *baton, const char *text, apr_size_t len)
         return 0; /* the model split a UTF-8 sequence oddly; the full text is still stored */
     }
     s->content_sent += len;
-    emit(s, s->flavor == AC_STREAM_CHAT ? "chunk" : "token",
-         json_pack("{sssO}", "type", s->flavor == AC_STREAM_CHAT ? "chunk" : "token", "content",
-                   c));
+    emit(
+        s, s->flavor == AC_STREAM_CHAT ? "chunk" : "token",
+        json_pack("{sssO}", "type", s->flavor == AC_STREAM_CHAT ? "chunk" : "token", "content", c));
     json_decref(c);
     return s->gone && s->rc->conf->disconnect_abort;
 }
@@ -91,8 +93,9 @@ static int on_tick(void *baton)
 
     if (s->started && !s->gone && s->rc->conf->heartbeat > 0 &&
         apr_time_now() - s->last_sent >= s->rc->conf->heartbeat) {
-        emit(s, "heartbeat", json_pack("{ssss}", "type", "heartbeat", "timestamp",
-                                       ac_time_rfc3339(s->scratch, apr_time_now())));
+        emit(s, "heartbeat",
+             json_pack("{ssss}", "type", "heartbeat", "timestamp",
+                       ac_time_rfc3339(s->scratch, apr_time_now())));
     }
     if (!s->gone && s->started && s->w->client_gone && s->w->client_gone(s->w->baton)) {
         s->gone = 1;
@@ -140,24 +143,24 @@ ac_err_t *ac_stream_turn(route_ctx_t *rc, const char *thread_id, const char *con
     }
     if (e) {
         /* the user's message is stored: say where, so nothing looks lost */
-        emit(&s, "error", json_pack("{sssssssbssss}", "type", "error", "code", e->code, "message",
-                                    e->message, "retryable", out.result.retryable, "thread_id",
-                                    thread_id, "run_id", out.turn.run_id));
+        emit(&s, "error",
+             json_pack("{sssssssbssss}", "type", "error", "code", e->code, "message", e->message,
+                       "retryable", out.result.retryable, "thread_id", thread_id, "run_id",
+                       out.turn.run_id));
         return e;
     }
     if (flavor == AC_STREAM_CHAT) {
-        emit(&s, "done", json_pack("{sssssssssssO}", "type", "done", "thread_id", thread_id,
-                                   "run_id", out.turn.run_id, "full_response",
-                                   out.result.content, "timestamp",
-                                   ac_time_rfc3339(s.scratch, apr_time_now()), "usage",
-                                   json_object_get(out.run, "usage")));
+        emit(&s, "done",
+             json_pack("{sssssssssssO}", "type", "done", "thread_id", thread_id, "run_id",
+                       out.turn.run_id, "full_response", out.result.content, "timestamp",
+                       ac_time_rfc3339(s.scratch, apr_time_now()), "usage",
+                       json_object_get(out.run, "usage")));
         return NULL;
     }
     emit(&s, "done",
          json_pack("{ssssssss?sOss}", "type", "done", "run_id", out.turn.run_id, "thread_id",
-                   thread_id, "message_id",
-                   out.assistant ? ac_json_str(out.assistant, "id") : NULL, "usage",
-                   json_object_get(out.run, "usage"), "finish_reason",
+                   thread_id, "message_id", out.assistant ? ac_json_str(out.assistant, "id") : NULL,
+                   "usage", json_object_get(out.run, "usage"), "finish_reason",
                    out.result.finish_reason ? out.result.finish_reason : "stop"));
     return NULL;
 }
@@ -221,23 +224,37 @@ static void catch_up(stream_t *s, json_t *traces, const char *text)
     }
 }
 
-/* The trace events of a finished run, rebuilt from its steps. */
+/* The trace events of a finished run, rebuilt from its steps in the order the
+ * live stream sent them: per round, every trace_start, then every trace_end
+ * (the calls of a round run together).  Same order, same positions. */
 static json_t *traces_from_steps(json_t *steps)
 {
     json_t *out = json_array(), *st;
-    size_t i;
+    size_t i, n = json_array_size(steps), begin = 0;
 
-    json_array_foreach(steps, i, st) {
-        json_array_append_new(out, json_pack("{sssOsOsO}", "type", "trace_start", "step_id",
-                                             json_object_get(st, "id"), "tool",
-                                             json_object_get(st, "tool"), "arguments",
-                                             json_object_get(st, "arguments")));
-        json_array_append_new(out, json_pack("{sssOsOsOsOsO}", "type", "trace_end", "step_id",
-                                             json_object_get(st, "id"), "tool",
-                                             json_object_get(st, "tool"), "result",
-                                             json_object_get(st, "output"), "status",
-                                             json_object_get(st, "status"), "duration_ms",
-                                             json_object_get(st, "duration_ms")));
+    while (begin < n) {
+        json_int_t round = ac_json_int(json_array_get(steps, begin), "round", 0);
+        size_t end = begin;
+        while (end < n && ac_json_int(json_array_get(steps, end), "round", 0) == round) {
+            end++;
+        }
+        for (i = begin; i < end; i++) {
+            st = json_array_get(steps, i);
+            json_array_append_new(out, json_pack("{sssOsOsO}", "type", "trace_start", "step_id",
+                                                 json_object_get(st, "id"), "tool",
+                                                 json_object_get(st, "tool"), "arguments",
+                                                 json_object_get(st, "arguments")));
+        }
+        for (i = begin; i < end; i++) {
+            st = json_array_get(steps, i);
+            json_array_append_new(out, json_pack("{sssOsOsOsOsO}", "type", "trace_end", "step_id",
+                                                 json_object_get(st, "id"), "tool",
+                                                 json_object_get(st, "tool"), "result",
+                                                 json_object_get(st, "output"), "status",
+                                                 json_object_get(st, "status"), "duration_ms",
+                                                 json_object_get(st, "duration_ms")));
+        }
+        begin = end;
     }
     return out;
 }
@@ -265,19 +282,18 @@ static void finish_replay(stream_t *s, json_t *doc, apr_pool_t *p)
     json_decref(traces);
     if (!strcmp(ac_json_str(doc, "status") ? ac_json_str(doc, "status") : "", "failed") &&
         json_is_object(err)) {
-        emit(s, "error", json_pack("{sssOsOsb}", "type", "error", "code",
-                                   json_object_get(err, "code"), "message",
-                                   json_object_get(err, "message"), "retryable",
-                                   ac_json_bool(err, "retryable", 0)));
+        emit(s, "error",
+             json_pack("{sssOsOsb}", "type", "error", "code", json_object_get(err, "code"),
+                       "message", json_object_get(err, "message"), "retryable",
+                       ac_json_bool(err, "retryable", 0)));
         return;
     }
-    emit(s, "done", json_pack("{ssssssss?sOss}", "type", "done", "run_id", s->run_id, "thread_id",
-                              s->thread_id, "message_id", mid, "usage",
-                              json_object_get(doc, "usage") ? json_object_get(doc, "usage")
-                                                            : json_null(),
-                              "finish_reason",
-                              ac_json_str(doc, "finish_reason") ? ac_json_str(doc, "finish_reason")
-                                                                : "stop"));
+    emit(s, "done",
+         json_pack("{ssssssss?sOss}", "type", "done", "run_id", s->run_id, "thread_id",
+                   s->thread_id, "message_id", mid, "usage",
+                   json_object_get(doc, "usage") ? json_object_get(doc, "usage") : json_null(),
+                   "finish_reason",
+                   ac_json_str(doc, "finish_reason") ? ac_json_str(doc, "finish_reason") : "stop"));
 }
 
 ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const char *run_id)
@@ -312,13 +328,13 @@ ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const cha
     s.last_sent = apr_time_now();
     rc->resp->streamed = 1;
     if (!resumed) {
-        emit(&s, "metadata", json_pack("{ssssssss?}", "type", "metadata", "thread_id", thread_id,
-                                       "run_id", run_id, "user_message_id",
-                                       ac_json_str(doc, "user_message_id")));
+        emit(&s, "metadata",
+             json_pack("{ssssssss?}", "type", "metadata", "thread_id", thread_id, "run_id", run_id,
+                       "user_message_id", ac_json_str(doc, "user_message_id")));
     }
     /* Bounded by the age after which a run no longer counts as running. */
-    deadline = apr_time_now() + (rc->conf->chat ? rc->conf->chat->stale_after
-                                                : apr_time_from_sec(600));
+    deadline =
+        apr_time_now() + (rc->conf->chat ? rc->conf->chat->stale_after : apr_time_from_sec(600));
     while (!s.gone && apr_time_now() < deadline) {
         const char *status = ac_json_str(doc, "status");
         if (!status || strcmp(status, "in_progress") != 0) {
@@ -348,8 +364,9 @@ ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const cha
         }
         apr_pool_clear(poll);
         if (!(doc = read_run_doc(rc, poll, thread_id, run_id))) {
-            emit(&s, "error", json_pack("{sssssssb}", "type", "error", "code", "storage_error",
-                                        "message", "The run could not be read.", "retryable", 1));
+            emit(&s, "error",
+                 json_pack("{sssssssb}", "type", "error", "code", "storage_error", "message",
+                           "The run could not be read.", "retryable", 1));
             break;
         }
     }
@@ -405,13 +422,14 @@ ac_err_t *ac_stream_stateless(route_ctx_t *rc, const char *message)
     rc->resp->streamed = 1;
     if (ac_agent_run(&cc->env, agent, ac_agent_messages(p, agent, NULL, message), &cb, &s, p,
                      &res) != APR_SUCCESS) {
-        emit(&s, "error", json_pack("{sssssb}", "code", res.error_code ? res.error_code : "error",
-                                    "message", res.error ? res.error : "The model call failed.",
-                                    "retryable", res.retryable));
+        emit(&s, "error",
+             json_pack("{sssssb}", "code", res.error_code ? res.error_code : "error", "message",
+                       res.error ? res.error : "The model call failed.", "retryable",
+                       res.retryable));
         return NULL;
     }
     /* An EventSource reconnects when a stream just ends: "done" tells it to stop. */
-    emit(&s, "done", json_pack("{ss}", "finish_reason", res.finish_reason ? res.finish_reason
-                                                                          : "stop"));
+    emit(&s, "done",
+         json_pack("{ss}", "finish_reason", res.finish_reason ? res.finish_reason : "stop"));
     return NULL;
 }

@@ -71,10 +71,12 @@ static apr_status_t kb_walk(kb_build_t *b, const char *rel, int depth)
             if (depth >= AC_KB_MAX_DEPTH) {
                 ac_log(AC_LOG_INFO, 0, "knowledge base: not descending into %s (deeper than %d)",
                        child, AC_KB_MAX_DEPTH);
-            } else if ((rv = kb_walk(b, child, depth + 1)) != APR_SUCCESS) {
+            }
+            else if ((rv = kb_walk(b, child, depth + 1)) != APR_SUCCESS) {
                 ac_log(AC_LOG_WARN, rv, "knowledge base: cannot read directory %s", child);
             }
-        } else if (fi.filetype == APR_REG && (fi.valid & APR_FINFO_SIZE) && kb_wanted(fi.name)) {
+        }
+        else if (fi.filetype == APR_REG && (fi.valid & APR_FINFO_SIZE) && kb_wanted(fi.name)) {
             kb_file_t *f;
             if (b->files->nelts >= AC_KB_MAX_FILES) {
                 if (!b->truncated) {
@@ -113,16 +115,19 @@ static char *kb_clean(apr_pool_t *p, const char *s, apr_size_t n, apr_size_t *ou
         if (k == 0) {
             o[j++] = '?';
             i++;
-        } else if (k == 1 && (unsigned char)s[i] < 0x20 && s[i] != '\n') {
+        }
+        else if (k == 1 && (unsigned char)s[i] < 0x20 && s[i] != '\n') {
             if (s[i] == '\r') {
                 if (i + 1 >= n || s[i + 1] != '\n') {
                     o[j++] = '\n'; /* old Mac line end; CRLF keeps its LF */
                 }
-            } else {
+            }
+            else {
                 o[j++] = ' ';
             }
             i++;
-        } else {
+        }
+        else {
             memcpy(o + j, s + i, k);
             i += k;
             j += k;

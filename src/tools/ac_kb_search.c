@@ -117,14 +117,16 @@ static const char *kb_snippet(apr_pool_t *p, const kb_passage_t *ps, const kb_qu
     end = start + span;
     if (end >= len) {
         end = len;
-    } else {
+    }
+    else {
         apr_size_t e = end;
         while (e > start + span / 2 && t[e] != ' ') {
             e--;
         }
         if (t[e] == ' ') {
             end = e;
-        } else {
+        }
+        else {
             while (end > start && ((unsigned char)t[end] & 0xc0) == 0x80) {
                 end--;
             }

@@ -118,8 +118,9 @@ void ac_kb_tokenize(const char *s, apr_size_t n, int keep_stop, kb_term_fn *fn, 
             memcpy(term + tl, s + i, k);
             if (k == 1 && term[tl] >= 'A' && term[tl] <= 'Z') {
                 term[tl] += 'a' - 'A';
-            } else if (k == 2 && (unsigned char)term[tl] == 0xc3 &&
-                       (unsigned char)term[tl + 1] <= 0x9e && (unsigned char)term[tl + 1] != 0x97) {
+            }
+            else if (k == 2 && (unsigned char)term[tl] == 0xc3 &&
+                     (unsigned char)term[tl + 1] <= 0x9e && (unsigned char)term[tl + 1] != 0x97) {
                 term[tl + 1] += 0x20; /* Latin-1 capitals: É -> é */
             }
             tl += k;

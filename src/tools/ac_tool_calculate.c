@@ -203,26 +203,32 @@ static int calc_lex(calc_parser_t *ps, const char *s, apr_size_t n)
             if (calc_lex_number(ps, s, n, &i, t) < 0) {
                 return -1;
             }
-        } else if (calc_isalpha(c)) {
+        }
+        else if (calc_isalpha(c)) {
             for (i++; i < n && (calc_isalpha(s[i]) || calc_isdigit(s[i])); i++) {
             }
             t->kind = TK_NAME;
-        } else if (c == '*' && i + 1 < n && s[i + 1] == '*') { /* Python's power */
+        }
+        else if (c == '*' && i + 1 < n && s[i + 1] == '*') { /* Python's power */
             t->kind = TK_OP;
             t->op = '^';
             i += 2;
-        } else if (c == '+' || c == '-' || c == '*' || c == '/' || c == '%' || c == '^') {
+        }
+        else if (c == '+' || c == '-' || c == '*' || c == '/' || c == '%' || c == '^') {
             t->kind = TK_OP;
             t->op = c;
             i++;
-        } else if (c == '(' || c == ')' || c == ',') {
+        }
+        else if (c == '(' || c == ')' || c == ',') {
             t->kind = c == '(' ? TK_LPAREN : c == ')' ? TK_RPAREN : TK_COMMA;
             i++;
-        } else if (calc_lex_utf8(s, n, i, t)) {
+        }
+        else if (calc_lex_utf8(s, n, i, t)) {
             i += t->len;
             pos++; /* one character, several bytes */
             continue;
-        } else {
+        }
+        else {
             return calc_bad_char(ps, s, n, i, pos);
         }
         t->len = i - start;
@@ -408,7 +414,8 @@ static int calc_call(calc_parser_t *ps, const calc_tok_t *name, const calc_func_
             return calc_fail(ps, "log base must be positive and not 1");
         }
         *out = log(a[0]) / log(a[1]);
-    } else {
+    }
+    else {
         *out = f->fn ? f->fn(a[0]) : acc;
     }
     return calc_finite(ps, *out);
@@ -602,7 +609,8 @@ const char *ac_calc_format(apr_pool_t *p, double v)
     }
     if (fabs(v) < 1e15 && v == floor(v)) {
         snprintf(buf, sizeof(buf), "%.0f", v);
-    } else {
+    }
+    else {
         snprintf(buf, sizeof(buf), "%.12g", v);
         calc_dot_radix(buf);
     }

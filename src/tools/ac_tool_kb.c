@@ -29,9 +29,11 @@ static int kb_max_results(const json_t *jm, int *max)
     }
     if (json_is_integer(jm)) {
         d = (double)json_integer_value(jm);
-    } else if (json_is_real(jm) && json_real_value(jm) == floor(json_real_value(jm))) {
+    }
+    else if (json_is_real(jm) && json_real_value(jm) == floor(json_real_value(jm))) {
         d = json_real_value(jm);
-    } else {
+    }
+    else {
         return -1;
     }
     *max = d < 1 ? 1 : d > AC_KB_MAX_RESULTS ? AC_KB_MAX_RESULTS : (int)d;

@@ -93,7 +93,8 @@ static char *url_encode(apr_pool_t *p, const char *s)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             c == '-' || c == '.' || c == '_' || c == '~') {
             *o++ = (char)c;
-        } else {
+        }
+        else {
             *o++ = '%';
             *o++ = hex[c >> 4];
             *o++ = hex[c & 15];

@@ -122,6 +122,8 @@ function assertErrorBody(r, status, code) {
 
 // ---------------------------------------------------------------- setup
 
+const parked = [];
+
 function startToolServer() {
     const server = http.createServer((req, res) => {
         const parts = [];
@@ -137,6 +139,25 @@ function startToolServer() {
             }
             const reply = { order_id: body?.order_id ?? null, status: 'shipped', carrier: 'ACME Post',
                 items: 2, eta: '2026-01-05' };
+            if (String(body?.order_id).startsWith('PAIR-')) {
+                // Held until its partner arrives: only calls that run at the same
+                // time both come back "together" (bounded: alone after 2.5 s).
+                const entry = { res, reply, timer: null };
+                entry.timer = setTimeout(() => {
+                    parked.splice(parked.indexOf(entry), 1);
+                    res.writeHead(200, { 'content-type': 'application/json' });
+                    res.end(JSON.stringify({ ...reply, status: 'alone' }));
+                }, 2500);
+                parked.push(entry);
+                if (parked.length === 2) {
+                    for (const p of parked.splice(0)) {
+                        clearTimeout(p.timer);
+                        p.res.writeHead(200, { 'content-type': 'application/json' });
+                        p.res.end(JSON.stringify({ ...p.reply, status: 'together' }));
+                    }
+                }
+                return undefined;
+            }
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end(JSON.stringify(reply));
         });
@@ -790,6 +811,22 @@ test('10b. AgentChatHttpTool: arguments POSTed as JSON, the reply is the tool re
     assert.deepEqual(offered.function.parameters.required, ['order_id']);
     assert.equal(offered.function.parameters.properties.order_id.type, 'string');
     assert.equal(r.json.content, 'Order A-1001 has shipped with ACME Post.');
+});
+
+test('10c. the calls of one round run at the same time', async () => {
+    fresh();
+    const t = await newThread(httpdA, { title: 'parallel tools' });
+    modelOA.script(
+        { toolCalls: [{ id: 'call_p1', name: 'lookup_order', arguments: { order_id: 'PAIR-1' } },
+            { id: 'call_p2', name: 'lookup_order', arguments: { order_id: 'PAIR-2' } }] },
+        { text: 'Both orders found.' },
+    );
+    const r = await send(httpdA, t.id, 'Where are orders PAIR-1 and PAIR-2?');
+    assert.equal(toolRequests.length, 2, JSON.stringify(toolRequests));
+    const statuses = r.json.tool_calls.map((c) => c.result.status);
+    assert.deepEqual(statuses, ['together', 'together'],
+        'each call was answered only because the other one was in flight at the same time');
+    assert.deepEqual(r.json.tool_calls.map((c) => c.id), ['call_p1', 'call_p2'], 'results keep the model\'s order');
 });
 
 test('11. bad input is 422 without reaching the model; no model configured is 503', async () => {

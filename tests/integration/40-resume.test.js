@@ -18,13 +18,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const http = require('node:http');
 const path = require('node:path');
-const { StringDecoder } = require('node:string_decoder');
 const { startCosmos } = require('./lib/cosmos');
 const { startHttpd, request } = require('./lib/httpd');
 const { startFakeModel } = require('./lib/fake-model');
 const { tmpDir, stopAll, pollUntil, delay } = require('./lib/proc');
+const { openStream, destroyAll, within, textOf, logTail, why } = require('./lib/sse-client');
 
 const MODEL_KEY = 'fake-model-key-0123456789';
 const DEPLOYMENT = 'gpt-4o-mini';
@@ -33,120 +32,12 @@ const CHECKPOINT_MS = 300;  // AgentChatCheckpointInterval on both servers
 const KEYS = { alice: 'alice-key-0123456789abcdef', bob: 'bob-key-0123456789abcdef00' };
 
 let cosmos, model, A, B, threadsC, messagesC;
-const open = new Set();   // SSE streams still open (closed in after())
 const figures = {};       // measured counts, printed at the end
 const shared = {};        // results of earlier tests used by later ones
 
 const now = () => process.hrtime.bigint();
 const ms = (ns) => Number(ns) / 1e6;
 const bytes = (s) => Buffer.byteLength(s, 'utf8');
-
-// ------------------------------------------------------------------ SSE client
-
-// Open a request and parse its text/event-stream body incrementally.  Every
-// event keeps its `id:` (null when absent), its `event:` name (null when the
-// event had no event line), raw data text, parsed JSON, and `t`, the hrtime
-// at which the chunk completing it was read.
-// Returns {response: Promise<{status, headers}>, events, comments, ended:
-// Promise<{how}>, waitFor(pred, timeoutMs, what), named(name), text(), close()}.
-function openSse(url, { method = 'GET', body, headers = {} } = {}) {
-    const st = { events: [], comments: [], raw: [], waiters: new Set(), endInfo: null, lastT: 0n };
-    const decoder = new StringDecoder('utf8');
-    let buf = '';
-    let cur = { id: null, event: null, data: [] };
-    const dispatch = () => {
-        if (cur.data.length || cur.id !== null || cur.event !== null) {
-            const text = cur.data.join('\n');
-            let data;
-            try { data = JSON.parse(text); } catch { data = undefined; }
-            st.events.push({ t: st.lastT, id: cur.id, event: cur.event, text, data });
-            for (const w of [...st.waiters]) w.check();
-        }
-        cur = { id: null, event: null, data: [] };
-    };
-    const feed = (s) => {
-        buf += s;
-        for (;;) {
-            const m = /\r\n|\r|\n/.exec(buf);
-            if (!m) break;
-            if (m[0] === '\r' && m.index === buf.length - 1) break; // maybe half of a CRLF
-            const line = buf.slice(0, m.index);
-            buf = buf.slice(m.index + m[0].length);
-            if (line === '') { dispatch(); continue; }
-            if (line.startsWith(':')) { st.comments.push(line.slice(1).trim()); continue; }
-            const c = line.indexOf(':');
-            const field = c < 0 ? line : line.slice(0, c);
-            let value = c < 0 ? '' : line.slice(c + 1);
-            if (value.startsWith(' ')) value = value.slice(1);
-            if (field === 'data') cur.data.push(value);
-            else if (field === 'event') cur.event = value;
-            else if (field === 'id') cur.id = value;
-        }
-    };
-    let resolveResponse, rejectResponse, resolveEnded;
-    st.response = new Promise((res, rej) => { resolveResponse = res; rejectResponse = rej; });
-    st.response.catch(() => {});
-    st.ended = new Promise((res) => { resolveEnded = res; });
-    const finish = (how, error) => {
-        if (st.endInfo) return;
-        st.endInfo = { how, t: now(), error };
-        open.delete(st);
-        resolveEnded(st.endInfo);
-        rejectResponse(new Error(`stream ${how} before a response${error ? `: ${error.message}` : ''}`));
-        for (const w of [...st.waiters]) w.check();
-    };
-    const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-    const h = { accept: 'text/event-stream', ...headers };
-    if (data) { h['content-type'] = 'application/json'; h['content-length'] = data.length; }
-    const req = http.request(url, { method, headers: h, agent: false });
-    req.on('response', (res) => {
-        st.status = res.statusCode;
-        st.headers = res.headers;
-        resolveResponse({ status: res.statusCode, headers: res.headers });
-        res.on('data', (chunk) => {
-            st.lastT = now();
-            st.raw.push(chunk);
-            feed(decoder.write(chunk));
-        });
-        res.on('end', () => finish('end'));
-        res.on('aborted', () => finish('aborted'));
-        res.on('error', (e) => finish('error', e));
-        res.on('close', () => finish(res.complete ? 'end' : 'closed'));
-    });
-    req.on('error', (e) => finish('error', e));
-    req.end(data);
-    open.add(st);
-    st.close = () => req.destroy();
-    // First event matching pred (null once the stream ended without one);
-    // rejects after timeoutMs.
-    st.waitFor = (pred, timeoutMs = 15000, what = 'event') => new Promise((resolve, reject) => {
-        const w = {};
-        const timer = setTimeout(() => {
-            st.waiters.delete(w);
-            reject(new Error(`no ${what} within ${timeoutMs} ms; got ${st.events.map((e) => e.event).join(',')}`));
-        }, timeoutMs);
-        w.check = () => {
-            const hit = st.events.find(pred);
-            if (hit || st.endInfo) {
-                clearTimeout(timer);
-                st.waiters.delete(w);
-                resolve(hit || null);
-            }
-        };
-        st.waiters.add(w);
-        w.check();
-    });
-    st.named = (name) => st.events.filter((e) => e.event === name);
-    st.tokens = () => st.named('token').map((e) => e.data.content).join('');
-    st.text = () => Buffer.concat(st.raw).toString('utf8');
-    return st;
-}
-
-function within(p, ms_, what) {
-    let timer;
-    return Promise.race([p, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: not within ${ms_} ms`)), ms_); })])
-        .finally(() => clearTimeout(timer));
-}
 
 // ------------------------------------------------------------------ helpers
 
@@ -164,13 +55,11 @@ AgentChatApiKey ${KEYS.bob} bob`;
 }
 
 const keyHeader = (who) => (who ? { 'x-api-key': KEYS[who] } : {});
+// What an SSE request sends: Accept: text/event-stream and who's key.
+const sseHeaders = (who) => ({ accept: 'text/event-stream', ...keyHeader(who) });
 
 function api(h, method, p, { body, who = 'alice', headers = {} } = {}) {
     return request(h.url + p, { method, body, headers: { ...keyHeader(who), ...headers } });
-}
-
-function logTail(h, n = 15) {
-    return h.errorLog().split('\n').slice(-n).join('\n');
 }
 
 function expectStatus(h, r, want) {
@@ -208,14 +97,14 @@ async function storedAssistant(tid, rid) {
 
 // A streaming turn on h: POST .../messages with stream:true.
 function postStream(h, tid, content, who = 'alice') {
-    return openSse(`${h.url}/api/threads/${tid}/messages`, { method: 'POST', body: { content, stream: true }, headers: keyHeader(who) });
+    return openStream(`${h.url}/api/threads/${tid}/messages`, { method: 'POST', body: { content, stream: true }, headers: sseHeaders(who) });
 }
 
 // GET .../runs/{rid}/events on h, optionally with Last-Event-ID.
 function runEvents(h, tid, rid, { who = 'alice', lastEventId } = {}) {
-    const headers = keyHeader(who);
+    const headers = sseHeaders(who);
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    return openSse(`${h.url}/api/threads/${tid}/runs/${rid}/events`, { headers });
+    return openStream(`${h.url}/api/threads/${tid}/runs/${rid}/events`, { headers });
 }
 
 // Wait for the end of a stream (bounded); returns its last non-heartbeat event.
@@ -224,18 +113,6 @@ async function finished(st, h, timeoutMs = 20000, what = 'stream') {
     assert.ok(last, `${what}: ended without done/error\n${why(st, h)}`);
     await within(st.ended, 5000, `${what}: end of response`);
     return last;
-}
-
-function why(st, h) {
-    const evs = st.events.map((e) => (['error', 'done'].includes(e.event) ? `${e.event}${e.text}` : e.event));
-    return `status ${st.status}; events: ${evs.join(',')}\nended: ${st.endInfo ? st.endInfo.how : 'no'}\n--- error_log (${h.url}) ---\n${logTail(h)}`;
-}
-
-const LOREM = 'Following a run from another server: the run document carries the answer so far, written only while somebody watches. ';
-function textOf(n, size) { // exactly n chunks of `size` characters
-    let s = '';
-    while (s.length < n * size) s += LOREM;
-    return s.slice(0, n * size);
 }
 
 // Every event's id is `<runId>:<answer bytes>.<trace events>` counted up to and
@@ -283,7 +160,7 @@ before(async () => {
 });
 
 after(async () => {
-    for (const st of [...open]) st.close();
+    destroyAll();
     if (Object.keys(figures).length) console.log(`# resume figures: ${JSON.stringify(figures)}`);
     await stopAll();
 });
@@ -321,7 +198,8 @@ test('replay of a finished two-tool run on the other server: metadata, traces, t
     const names = evs.map((e) => e.event);
     assert.equal(names[0], 'metadata', names.join(','));
     assert.equal(names[names.length - 1], 'done', names.join(','));
-    assert.deepEqual(names.slice(1, 5), ['trace_start', 'trace_end', 'trace_start', 'trace_end'], names.join(','));
+    // the calls of one round run together: both starts, then both ends
+    assert.deepEqual(names.slice(1, 5), ['trace_start', 'trace_start', 'trace_end', 'trace_end'], names.join(','));
     assert.ok(names.slice(5, -1).length >= 1 && names.slice(5, -1).every((n) => n === 'token'), names.join(','));
 
     const meta = evs[0].data;
@@ -478,7 +356,7 @@ test('live follow of a tool run: B relays the trace events from the checkpoints;
     assert.equal(aDone.event, 'done', why(a, A));
     assert.equal(bEnd.event, 'done', why(b, B));
     const names = noHeartbeats(b.events).map((e) => e.event);
-    assert.deepEqual(names.slice(0, 5), ['metadata', 'trace_start', 'trace_end', 'trace_start', 'trace_end'], names.join(','));
+    assert.deepEqual(names.slice(0, 5), ['metadata', 'trace_start', 'trace_start', 'trace_end', 'trace_end'], names.join(','));
     assert.ok(names.slice(5, -1).every((n) => n === 'token'), names.join(','));
     const traces = (st) => st.events.filter((e) => e.event.startsWith('trace_')).map((e) => e.data);
     assert.deepEqual(traces(b), traces(a), 'the follower relays the trace events A sent');
@@ -541,13 +419,13 @@ test('Last-Event-ID on a finished run: only what comes after that position (no m
     assert.ok(runId, 'needs the replay test');
     const abytes = Buffer.from(answer, 'utf8');
 
-    // (a) between the trace events: the second step's traces, the text, done
+    // (a) between the trace events (after both starts): both ends, the text, done
     let st = runEvents(B, tid, runId, { lastEventId: `${runId}:0.2` });
     let last = await finished(st, B, 10000, 'resume 0.2');
     assert.equal(last.event, 'done', why(st, B));
     let evs = noHeartbeats(st.events);
-    assert.deepEqual(evs.map((e) => e.event).filter((n) => n !== 'token'), ['trace_start', 'trace_end', 'done']);
-    assert.equal(st.named('trace_start')[0].data.step_id, run.steps[1].id);
+    assert.deepEqual(evs.map((e) => e.event).filter((n) => n !== 'token'), ['trace_end', 'trace_end', 'done']);
+    assert.equal(st.named('trace_end')[0].data.step_id, run.steps[0].id);
     assert.equal(st.tokens(), answer);
     checkPositions(evs, runId, { bytes: 0, traces: 2 }, 'resume 0.2');
 
@@ -661,15 +539,15 @@ test('stateless stream: data-only {"text"} events, then event: done; nothing sto
         for (const e of texts) {
             assert.equal(e.event, null, `${label}: data-only events have no event: line (${e.event})`);
             assert.equal(e.id, null, `${label}: data-only events have no id: line (${e.id})`);
-            assert.deepEqual(Object.keys(e.data), ['text'], `${label}: ${e.text}`);
+            assert.deepEqual(Object.keys(e.data), ['text'], `${label}: ${e.raw}`);
         }
         assert.equal(texts.map((e) => e.data.text).join(''), expected);
         assert.equal(last.data.finish_reason, 'stop');
         assert.doesNotMatch(st.text(), /event: (metadata|token|chunk)/);
     };
 
-    await check(openSse(`${A.url}/api/agent/stream`, { method: 'POST', body: { message: 'hi' }, headers: keyHeader('alice') }), 'POST');
-    await check(openSse(`${A.url}/api/agent/stream?message=hi`, { headers: keyHeader('alice') }), 'GET');
+    await check(openStream(`${A.url}/api/agent/stream`, { method: 'POST', body: { message: 'hi' }, headers: sseHeaders('alice') }), 'POST');
+    await check(openStream(`${A.url}/api/agent/stream?message=hi`, { method: 'GET', headers: sseHeaders('alice') }), 'GET');
     assert.equal(model.requests.length, 2);
     for (const rec of model.requests) {
         const user = rec.body.messages.filter((m) => m.role === 'user');
