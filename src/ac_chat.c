@@ -1,5 +1,6 @@
 /* ac_chat: a chat turn from stored user message to stored answer. */
 #include "ac_chat.h"
+#include "ac_watch.h"
 #include "ac_json.h"
 #include "ac_log.h"
 #include "ac_util.h"
@@ -26,43 +27,14 @@ typedef struct {
     const ac_turn_t *turn;
     const ac_chat_events_t *ev;
     void *baton;
-    apr_time_t next_poll;
     const char *stop_reason; /* "cancelled" | "client_disconnected" */
-    /* What a follower on another server needs: the answer so far and the
-     * trace events, written to the run document only while one is watching. */
-    char *text;
-    apr_size_t text_len, text_cap;
-    json_t *traces;
-    apr_time_t followed_until;
-    apr_time_t next_checkpoint;
-    apr_size_t checkpointed_len;
-    size_t checkpointed_traces;
+    ac_watch_t *watch;       /* cancel polling and follower checkpoints, off this thread */
 } turn_state_t;
-
-static void keep_text(turn_state_t *t, const char *text, apr_size_t len)
-{
-    if (t->text_len + len + 1 > t->text_cap) {
-        apr_size_t cap = t->text_cap ? t->text_cap * 2 : 4096;
-        char *n;
-        while (cap < t->text_len + len + 1) {
-            cap *= 2;
-        }
-        n = apr_palloc(t->ctx->pool, cap);
-        if (t->text_len) {
-            memcpy(n, t->text, t->text_len);
-        }
-        t->text = n;
-        t->text_cap = cap;
-    }
-    memcpy(t->text + t->text_len, text, len);
-    t->text_len += len;
-    t->text[t->text_len] = '\0';
-}
 
 static int relay_token(void *b, const char *text, apr_size_t len)
 {
     turn_state_t *t = b;
-    keep_text(t, text, len);
+    ac_watch_text(t->watch, text, len);
     if (t->ev && t->ev->on_token && t->ev->on_token(t->baton, text, len)) {
         t->stop_reason = "client_disconnected";
         return 1;
@@ -95,7 +67,7 @@ json_t *ac_chat_trace_event(const ac_step_t *step, int end)
 static void relay_tool_start(void *b, const ac_step_t *step)
 {
     turn_state_t *t = b;
-    json_array_append_new(t->traces, ac_chat_trace_event(step, 0));
+    ac_watch_trace(t->watch, ac_chat_trace_event(step, 0));
     if (t->ev && t->ev->on_tool_start) {
         t->ev->on_tool_start(t->baton, step);
     }
@@ -104,74 +76,15 @@ static void relay_tool_start(void *b, const ac_step_t *step)
 static void relay_tool_end(void *b, const ac_step_t *step)
 {
     turn_state_t *t = b;
-    json_array_append_new(t->traces, ac_chat_trace_event(step, 1));
+    ac_watch_trace(t->watch, ac_chat_trace_event(step, 1));
     if (t->ev && t->ev->on_tool_end) {
         t->ev->on_tool_end(t->baton, step);
     }
 }
 
-/* Has someone asked this run to stop?  One point read, at most every
- * cancel_poll, in a scratch pool so a long turn does not grow memory. */
-static int cancel_requested(turn_state_t *t)
-{
-    apr_pool_t *scratch;
-    ac_cosmos_ctx_t sctx = {0};
-    ac_cosmos_res_t res;
-    int yes = 0;
-
-    apr_pool_create(&scratch, t->ctx->pool);
-    sctx.pool = scratch;
-    if (ac_cosmos_read_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
-                           t->turn->thread_id, t->turn->run_id, &res) == APR_SUCCESS &&
-        res.status == 200) {
-        const char *f = ac_json_str(res.body, "follow_requested_at");
-        apr_time_t ft = f ? ac_time_parse_rfc3339(f) : 0;
-        yes = ac_json_bool(res.body, "cancel_requested", 0);
-        /* a follower refreshes its flag every 5 s; 12 s of silence ends it */
-        t->followed_until = ft ? ft + apr_time_from_sec(12) : 0;
-    }
-    t->ctx->request_charge += sctx.request_charge;
-    t->ctx->round_trips += sctx.round_trips;
-    apr_pool_destroy(scratch);
-    return yes;
-}
-
-/* Write the answer so far to the run document, for a follower elsewhere. */
-static void checkpoint(turn_state_t *t)
-{
-    apr_pool_t *scratch;
-    ac_cosmos_ctx_t sctx = {0};
-    ac_cosmos_res_t res;
-    json_t *ops;
-
-    if (t->text_len == t->checkpointed_len &&
-        json_array_size(t->traces) == t->checkpointed_traces) {
-        return;
-    }
-    apr_pool_create(&scratch, t->ctx->pool);
-    sctx.pool = scratch;
-    ops = ac_json_own(scratch, json_pack("[{ssssss#}{sssssO}{ssssss}]", "op", "set", "path",
-                                         "/partial_content", "value", t->text ? t->text : "",
-                                         (int)t->text_len, "op", "set", "path", "/partial_traces",
-                                         "value", t->traces, "op", "set", "path", "/checkpoint_at",
-                                         "value", ac_time_rfc3339(scratch, apr_time_now())));
-    if (ops &&
-        ac_cosmos_patch_doc(ac_store_cosmos(t->cc->store), &sctx, AC_COLL_MESSAGES,
-                            t->turn->thread_id, t->turn->run_id, ops, NULL, NULL,
-                            &res) == APR_SUCCESS &&
-        res.status == 200) {
-        t->checkpointed_len = t->text_len;
-        t->checkpointed_traces = json_array_size(t->traces);
-    }
-    t->ctx->request_charge += sctx.request_charge;
-    t->ctx->round_trips += sctx.round_trips;
-    apr_pool_destroy(scratch);
-}
-
 static int relay_tick(void *b)
 {
     turn_state_t *t = b;
-    apr_time_t now = apr_time_now();
 
     if (t->stop_reason) {
         return 1;
@@ -180,17 +93,9 @@ static int relay_tick(void *b)
         t->stop_reason = "client_disconnected";
         return 1;
     }
-    if (t->cc->cancel_poll > 0 && now >= t->next_poll) {
-        t->next_poll = now + t->cc->cancel_poll;
-        if (cancel_requested(t)) {
-            ac_log(AC_LOG_INFO, 0, "run %s: cancel requested; stopping", t->turn->run_id);
-            t->stop_reason = "cancelled";
-            return 1;
-        }
-    }
-    if (now < t->followed_until && now >= t->next_checkpoint) {
-        t->next_checkpoint = now + t->cc->checkpoint_interval;
-        checkpoint(t);
+    if (ac_watch_cancelled(t->watch)) {
+        t->stop_reason = "cancelled";
+        return 1;
     }
     return 0;
 }
@@ -358,8 +263,8 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
         ts.turn = &out->turn;
         ts.ev = ev;
         ts.baton = baton;
-        ts.next_poll = apr_time_now() + cc->cancel_poll;
-        ts.traces = ac_json_array(p);
+        ts.watch = ac_watch_start(p, cc->store, thread_id, out->turn.run_id, cc->cancel_poll,
+                                  cc->checkpoint_interval);
         agent_started = apr_time_now();
         if (ac_agent_run(&cc->env, agent, messages, &acb, &ts, p, &out->result) != APR_SUCCESS) {
             e = ac_err_make(p, out->result.http_status ? out->result.http_status : 502,
@@ -369,6 +274,7 @@ ac_err_t *ac_chat_turn(const ac_chat_conf_t *cc, ac_cosmos_ctx_t *ctx, const cha
                 e->retry_after = 2;
             }
         }
+        ac_watch_stop(ts.watch, ctx);
     }
     if (out->result.status && !strcmp(out->result.status, "cancelled") && ts.stop_reason &&
         !strcmp(ts.stop_reason, "client_disconnected")) {
