@@ -143,6 +143,23 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
                            "request; try again.");
     }
     turn->thread = thread;
+    if (ac_json_str(thread, "active_run_id")) {
+        /* We took over a stale lock: the run that held it died with its server.
+         * Close it so it does not read as in progress forever (best effort). */
+        const char *old = ac_json_str(thread, "active_run_id");
+        json_t *fail = ac_json_own(
+            p, json_pack("[{ssssss}{sssss{ssss}}{ssssss}]", "op", "set", "path", "/status", "value",
+                         "failed", "op", "set", "path", "/error", "value", "code", "abandoned",
+                         "message", "The server running this turn stopped before it finished.",
+                         "op", "set", "path", "/completed_at", "value", now));
+        ac_cosmos_res_t r2;
+        if (ac_id_valid(old, "run")) {
+            ac_log(AC_LOG_WARN, 0, "thread %s: run %s was abandoned; marking it failed", thread_id,
+                   old);
+            ac_cosmos_patch_doc(cosmos, ctx, AC_COLL_MESSAGES, thread_id, old, fail,
+                                "FROM c WHERE c.status = 'in_progress'", NULL, &r2);
+        }
+    }
     turn->agent = ac_json_str(thread, "agent");
     turn->user_seq = ac_json_int(res.body, "last_seq", 0) - 1;
 

@@ -564,6 +564,28 @@ test('5c. connection cut mid-stream: clear 5xx JSON, what is stored is consisten
     assert.ok(!th.active_run_id, 'thread released');
 });
 
+test('6b. a run whose server died does not lock its thread forever', async () => {
+    fresh();
+    const t = await newThread(httpdA, { title: 'abandoned' });
+    // What a crashed server leaves behind: the thread locked by a run that is
+    // still "in_progress", started long before AgentChatRunTimeout (600 s).
+    const { resource: doc } = await threadsC.item(t.id, 'anonymous').read();
+    const old = new Date(Date.now() - 3600 * 1000).toISOString();
+    const deadRun = 'run_deadserverdeadserverdead';
+    await messagesC.items.create({ id: deadRun, type: 'run', object: 'thread.run', thread_id: t.id,
+        status: 'in_progress', created_at: old, started_at: old, steps: [] });
+    await threadsC.item(t.id, 'anonymous').replace({ ...doc, active_run_id: deadRun, active_run_started_at: old });
+
+    modelOA.script({ text: 'Back in business.' });
+    const r = await send(httpdA, t.id, 'hello again');
+    assert.equal(r.json.content, 'Back in business.');
+    const { resource: dead } = await messagesC.item(deadRun, t.id).read();
+    assert.equal(dead.status, 'failed', 'the abandoned run is closed');
+    assert.equal(dead.error.code, 'abandoned');
+    const { resource: after } = await threadsC.item(t.id, 'anonymous').read();
+    assert.equal(after.active_run_id, null, 'the thread is unlocked after the new turn');
+});
+
 test('6. 409 run_active while a turn is in progress; the next message works afterwards', async () => {
     fresh();
     const t = await newThread(httpdA, { title: 'busy' });
