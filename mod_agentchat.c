@@ -407,7 +407,7 @@ static int agentchat_handler(request_rec *r)
         return OK;
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "agentchat: %s %s -> %d (cosmos: %d round trips, %.2f RU)", r->method, path,
+                  "agentchat: %s %.200s -> %d (cosmos: %d round trips, %.2f RU)", r->method, path,
                   resp.status, resp.round_trips, resp.request_charge);
     apr_table_setn(r->notes, "agentchat-cosmos-ru",
                    apr_psprintf(r->pool, "%.2f", resp.request_charge));
