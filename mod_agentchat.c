@@ -454,7 +454,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_FIRST);
+    /* After mod_rewrite and mod_alias (Redirect, RewriteRule [F]) had their say,
+     * before core maps the URI to a file. */
+    ap_hook_translate_name(translate_name, NULL, NULL, APR_HOOK_LAST);
     ap_hook_map_to_storage(map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(agentchat_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -597,6 +597,7 @@ void ac_glue_build_chat(srv_conf_t *c, server_rec *s, apr_pool_t *p)
         c->default_agent ? c->default_agent : APR_ARRAY_IDX(agents, 0, const ac_agent_t *)->name;
     c->chat.history_messages = OR_DEFAULT(c->history_messages, AC_DEFAULT_HISTORY_MESSAGES);
     c->chat.stale_after = apr_time_from_sec(OR_DEFAULT(c->run_timeout, AC_DEFAULT_RUN_TIMEOUT));
+    ac_store_set_stale_after(c->api.store, c->chat.stale_after);
     c->chat.max_message_chars =
         (apr_size_t)OR_DEFAULT(c->max_message_chars, AC_DEFAULT_MAX_MESSAGE_CHARS);
     c->chat.checkpoint_interval =

@@ -2,6 +2,7 @@
 #include "ac_agent.h"
 #include "ac_json.h"
 #include "ac_log.h"
+#include "ac_util.h"
 
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -44,7 +45,8 @@ static void append_history(apr_pool_t *p, json_t *msgs, json_t *m)
             json_t *res = json_object_get(call, "result");
             char *text = ac_json_dump(p, res ? res : json_null());
             if (strlen(text) > HISTORY_TOOL_RESULT_MAX) {
-                text[HISTORY_TOOL_RESULT_MAX] = '\0';
+                /* by characters: a cut inside UTF-8 would make the message unsendable */
+                text = ac_utf8_truncate(p, text, HISTORY_TOOL_RESULT_MAX / 4);
             }
             json_array_append_new(msgs, json_pack("{ssssss?}", "role", "tool", "tool_call_id",
                                                   ac_json_str(call, "id"), "content", text));
@@ -178,7 +180,10 @@ static void run_tools(const ac_agent_env_t *env, const ac_agent_t *agent, apr_po
             continue;
         }
         apr_allocator_owner_set(alloc, jobs[i].pool);
-        if (apr_thread_create(&jobs[i].thread, NULL, tool_thread, &jobs[i], p) != APR_SUCCESS) {
+        /* The thread's own pool must not be a child of p: the thread destroys it
+         * on exit while this thread may be allocating from p. */
+        if (apr_thread_create(&jobs[i].thread, NULL, tool_thread, &jobs[i], jobs[i].pool) !=
+            APR_SUCCESS) {
             jobs[i].thread = NULL;
             run_tool(env, agent, jobs[i].pool, &steps[i]);
         }

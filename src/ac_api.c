@@ -32,6 +32,12 @@ void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e, con
     if (!resp->headers) {
         resp->headers = apr_table_make(p, 2);
     }
+    if (!resp->body) {
+        /* the message echoed something that is not UTF-8: say less, but say it */
+        resp->body = ac_json_own(p, json_pack("{s{ssssss}}", "error", "code", e->code, "message",
+                                              "The request could not be served.", "request_id",
+                                              request_id ? request_id : ""));
+    }
     if (e->extra) {
         json_object_update(json_object_get(resp->body, "error"), e->extra);
     }

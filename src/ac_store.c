@@ -9,13 +9,20 @@
 
 struct ac_store {
     ac_cosmos_t *cosmos;
+    apr_interval_time_t stale_after; /* a run lock older than this no longer counts */
 };
 
 ac_store_t *ac_store_create(apr_pool_t *p, ac_cosmos_t *cosmos)
 {
     ac_store_t *st = apr_pcalloc(p, sizeof(*st));
     st->cosmos = cosmos;
+    st->stale_after = apr_time_from_sec(600);
     return st;
+}
+
+void ac_store_set_stale_after(ac_store_t *st, apr_interval_time_t t)
+{
+    st->stale_after = t;
 }
 
 ac_cosmos_t *ac_store_cosmos(ac_store_t *st)
@@ -250,6 +257,18 @@ ac_err_t *ac_store_thread_delete(ac_store_t *st, ac_cosmos_ctx_t *ctx, const cha
     apr_status_t rv;
     ac_err_t *e;
 
+    /* A run still writing to the thread would recreate documents after we
+     * removed them: refuse while one is live (a stale lock does not count). */
+    rv = ac_cosmos_read_doc(st->cosmos, ctx, AC_COLL_THREADS, principal, id, &res);
+    if (rv == APR_SUCCESS && res.status == 200 && ac_json_str(res.body, "active_run_id")) {
+        const char *since = ac_json_str(res.body, "active_run_started_at");
+        apr_time_t t = since ? ac_time_parse_rfc3339(since) : 0;
+        if (!t || apr_time_now() - t < st->stale_after) {
+            return ac_err_make(p, 409, "run_active",
+                               "A run is in progress on this thread; cancel it or wait, then "
+                               "delete.");
+        }
+    }
     /* Mark first: the thread disappears for readers at once, and if removing
      * its messages fails half-way, repeating the DELETE finishes the job. */
     rv =

@@ -32,6 +32,8 @@ typedef struct {
 
 ac_store_t *ac_store_create(apr_pool_t *p, ac_cosmos_t *cosmos);
 ac_cosmos_t *ac_store_cosmos(ac_store_t *st);
+/* Age after which a run's lock on its thread no longer counts (AgentChatRunTimeout). */
+void ac_store_set_stale_after(ac_store_t *st, apr_interval_time_t t);
 
 /* Create the database and containers when missing (idempotent). */
 apr_status_t ac_store_ensure_schema(ac_store_t *st, ac_cosmos_ctx_t *ctx);

@@ -91,7 +91,7 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
     const char *now = ac_time_rfc3339(p, apr_time_now());
     const char *msg_id = ac_id_new(p, "msg");
     ac_cosmos_t *cosmos = ac_store_cosmos(st);
-    json_t *thread = NULL, *ops, *batch;
+    json_t *thread = NULL, *locked = NULL, *ops, *batch;
     ac_cosmos_res_t res;
     apr_status_t rv;
     ac_err_t *e;
@@ -105,6 +105,12 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
     for (attempt = 0; attempt < 3; attempt++) {
         if ((e = ac_store_thread_read(st, ctx, principal, thread_id, &thread))) {
             return e;
+        }
+        if (attempt > 0 && ac_json_str(thread, "active_run_id") &&
+            !strcmp(ac_json_str(thread, "active_run_id"), turn->run_id)) {
+            /* our earlier patch landed but its answer was lost: the lock is ours */
+            locked = thread;
+            break;
         }
         if (run_is_live(thread, stale_after)) {
             e = ac_err_make(p, 409, "run_active",
@@ -132,9 +138,16 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
         if (rv == APR_SUCCESS && res.status == 404) {
             return ac_err_make(p, 404, "thread_not_found", "No thread with id '%s'.", thread_id);
         }
-        if (rv != APR_SUCCESS || res.status != 200) {
+        if (rv != APR_SUCCESS && rv != APR_ECONNRESET && rv != APR_TIMEUP) {
             return ac_store_cosmos_err(p, rv, &res, "starting the run");
         }
+        if (rv == APR_SUCCESS && res.status != 200) {
+            return ac_store_cosmos_err(p, rv, &res, "starting the run");
+        }
+        if (rv != APR_SUCCESS) {
+            continue; /* no answer: it may have landed; the next read tells */
+        }
+        locked = res.body;
         break;
     }
     if (attempt == 3) {
@@ -143,7 +156,8 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
                            "request; try again.");
     }
     turn->thread = thread;
-    if (ac_json_str(thread, "active_run_id")) {
+    if (ac_json_str(thread, "active_run_id") &&
+        strcmp(ac_json_str(thread, "active_run_id"), turn->run_id) != 0) {
         /* We took over a stale lock: the run that held it died with its server.
          * Close it so it does not read as in progress forever (best effort). */
         const char *old = ac_json_str(thread, "active_run_id");
@@ -161,7 +175,7 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
         }
     }
     turn->agent = ac_json_str(thread, "agent");
-    turn->user_seq = ac_json_int(res.body, "last_seq", 0) - 1;
+    turn->user_seq = ac_json_int(locked, "last_seq", 0) - 1;
 
     turn->user_message = ac_json_own(
         p, json_pack("{ss ss ss ss ss ss ss sI ss}", "id", msg_id, "type", "message", "object",
@@ -178,6 +192,23 @@ ac_err_t *ac_store_turn_begin(ac_store_t *st, ac_cosmos_ctx_t *ctx, const char *
                                      turn->user_message, "operationType", "Create", "resourceBody",
                                      turn->run));
     rv = ac_cosmos_batch(cosmos, ctx, AC_COLL_MESSAGES, thread_id, batch, &res);
+    if (rv != APR_SUCCESS || res.status != 200) {
+        /* A retried batch whose first attempt landed answers 409: if the
+         * message is there, it was accepted and the turn goes on. */
+        ac_cosmos_res_t r3;
+        if (ac_cosmos_read_doc(cosmos, ctx, AC_COLL_MESSAGES, thread_id, msg_id, &r3) ==
+                APR_SUCCESS &&
+            r3.status == 200) {
+            if (ac_cosmos_read_doc(cosmos, ctx, AC_COLL_MESSAGES, thread_id, turn->run_id, &r3) ==
+                    APR_SUCCESS &&
+                r3.status == 404) {
+                ac_cosmos_upsert_doc(cosmos, ctx, AC_COLL_MESSAGES, thread_id, turn->run, NULL,
+                                     &r3);
+            }
+            ac_log(AC_LOG_INFO, 0, "run %s: the message batch had landed after all", turn->run_id);
+            return NULL;
+        }
+    }
     if (rv != APR_SUCCESS || res.status != 200) {
         /* Nothing was accepted: give the thread back before reporting. */
         json_t *rel = ac_json_own(p, json_pack("[{sssssn}{sssssI}]", "op", "set", "path",

@@ -674,6 +674,11 @@ describe('bad input: the right status and a JSON error, nothing stored', () => {
         }
     });
 
+    test('a path that is not UTF-8 still gets a JSON error body', async () => {
+        const r = await api(main, 'GET', '/api/nope%FF%FE', { who: 'alice' });
+        assertError(r, 404, 'not_found');
+    });
+
     test('wrong methods -> 405 with Allow', async () => {
         for (const [m, p, allow] of [
             ['PUT', '/api/threads', ['GET', 'POST']],

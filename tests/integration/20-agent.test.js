@@ -596,6 +596,9 @@ test('6. 409 run_active while a turn is in progress; the next message works afte
     await modelOA.waitForRequests(1, 10000);
     const busy = await api(httpdA, 'POST', `/api/threads/${t.id}/messages`, { content: 'me too' });
     const busyAt = Date.now() - t0;
+    // deleting under a live run would let its last writes recreate documents
+    const del = await api(httpdA, 'DELETE', `/api/threads/${t.id}`);
+    assertErrorBody(del, 409, 'run_active');
     const first = await firstP;
     const firstAt = Date.now() - t0;
     assertErrorBody(busy, 409, 'run_active');
