@@ -150,7 +150,12 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         /* Create the schema once in the parent so every child starts ready;
          * if Cosmos is unreachable now, children retry on first use. */
         build_runtime_conf(c, &hc, &cc, ptemp);
-        cc.retry_budget = apr_time_from_sec(2);
+        /* Startup must not hang on an unresponsive Cosmos: short and few tries. */
+        cc.retry_budget = apr_time_from_sec(1);
+        cc.max_attempts = 2;
+        if (cc.timeout > apr_time_from_sec(5)) {
+            cc.timeout = apr_time_from_sec(5);
+        }
         if ((rv = ac_http_pool_create(&http, ptemp, &hc)) == APR_SUCCESS &&
             (rv = ac_cosmos_create(&cosmos, ptemp, &cc, http)) == APR_SUCCESS &&
             (rv = ac_store_ensure_schema(ac_store_create(ptemp, cosmos), &ctx)) == APR_SUCCESS) {
@@ -276,7 +281,7 @@ static int read_body(request_rec *r, apr_size_t max, const char **body, apr_size
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     char *buf;
-    apr_size_t got = 0;
+    apr_size_t got = 0, cap;
     long n;
     int rc;
 
@@ -291,8 +296,26 @@ static int read_body(request_rec *r, apr_size_t max, const char **body, apr_size
     if (!ap_should_client_block(r)) {
         return OK;
     }
-    buf = apr_palloc(r->pool, max + 1);
-    while ((n = ap_get_client_block(r, buf + got, max + 1 - got)) > 0) {
+    /* Room for what Content-Length announces (chunked: start small and double),
+     * never more than the limit plus the byte that proves it was exceeded. */
+    cap = cl ? (apr_size_t)apr_atoi64(cl) + 1 : 16384;
+    cap = cap > max + 1 ? max + 1 : cap;
+    buf = apr_palloc(r->pool, cap + 1);
+    for (;;) {
+        if (got == cap) {
+            apr_size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nbuf;
+            if (ncap == cap) {
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+            nbuf = apr_palloc(r->pool, ncap + 1);
+            memcpy(nbuf, buf, got);
+            buf = nbuf;
+            cap = ncap;
+        }
+        if ((n = ap_get_client_block(r, buf + got, cap - got)) <= 0) {
+            break;
+        }
         got += (apr_size_t)n;
         if (got > max) {
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -389,8 +412,19 @@ static int agentchat_handler(request_rec *r)
     }
 
     path = r->uri;
-    if ((mount = handler_mount(r)) && strncmp(path, mount, strlen(mount)) == 0) {
+    if ((mount = handler_mount(r)) && strncmp(path, mount, strlen(mount)) == 0 &&
+        ac_api_is_route_root(path + strlen(mount))) {
         path += strlen(mount);
+    }
+    else {
+        /* Another <Location> (nested, or "/" after ours) set the section path:
+         * find where the API's own routes begin instead. */
+        for (const char *s = path; (s = strchr(s, '/')); s++) {
+            if (ac_api_is_route_root(s)) {
+                path = s;
+                break;
+            }
+        }
     }
     req.pool = r->pool;
     req.method = r->header_only ? "GET" : r->method;
@@ -401,7 +435,8 @@ static int agentchat_handler(request_rec *r)
     req.accept = apr_table_get(r->headers_in, "Accept");
     req.last_event_id = apr_table_get(r->headers_in, "Last-Event-ID");
     ac_glue_sse_writer(r, &sse, &writer);
-    req.sse = &writer;
+    /* HEAD is answered like GET, but never by starting a model run or a follow */
+    req.sse = r->header_only ? NULL : &writer;
     ac_api_handle(&c->api, &req, &resp);
     if (resp.streamed) {
         return OK;

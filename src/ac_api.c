@@ -467,6 +467,22 @@ static int pattern_match(const char *pattern, route_ctx_t *rc)
     return i == rc->nseg;
 }
 
+int ac_api_is_route_root(const char *path)
+{
+    static const char *const roots[] = {"threads", "chat", "agents", "agent", NULL};
+    if (!path || *path != '/') {
+        return 0;
+    }
+    path++;
+    for (int i = 0; roots[i]; i++) {
+        apr_size_t n = strlen(roots[i]);
+        if (!strncmp(path, roots[i], n) && (path[n] == '/' || path[n] == '\0')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void ac_api_handle(const ac_api_conf_t *conf, const ac_api_req_t *req, ac_api_resp_t *resp)
 {
     apr_pool_t *p = req->pool;

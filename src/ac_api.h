@@ -76,6 +76,9 @@ void ac_api_handle(const ac_api_conf_t *conf, const ac_api_req_t *req, ac_api_re
 void ac_api_set_error(apr_pool_t *p, ac_api_resp_t *resp, const ac_err_t *e,
                       const char *request_id);
 
+/* Does path ("/threads/...") start with one of the API's route roots? */
+int ac_api_is_route_root(const char *path);
+
 /* Parse a query string into a table (URL-decoded); NULL on malformed escapes. */
 apr_table_t *ac_api_parse_args(apr_pool_t *p, const char *args);
 
