@@ -114,11 +114,14 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "agentchat: libcurl failed to initialise");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    apr_table_t *seen = apr_table_make(ptemp, 4);
+
     for (server_rec *v = s; v; v = v->next) {
         srv_conf_t *c = srv_conf(v);
         ac_http_pool_conf_t hc;
         ac_cosmos_conf_t cc;
         ac_http_pool_t *http;
+        const char *seen_key, *seen_val;
         ac_cosmos_t *cosmos;
         ac_cosmos_ctx_t ctx = {ptemp, 0, 0};
         apr_status_t rv;
@@ -147,6 +150,13 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
                          "agentchat: no " AC_DIR_API_KEY " configured; requests that httpd did "
                          "not authenticate all share the principal 'anonymous'");
         }
+        /* Virtual hosts sharing an account and database are prepared once. */
+        seen_key = apr_pstrcat(ptemp, c->cosmos_endpoint, " ",
+                               c->cosmos_database ? c->cosmos_database : AC_DEFAULT_DATABASE, NULL);
+        if ((seen_val = apr_table_get(seen, seen_key))) {
+            c->schema_ready = seen_val[0] == '1';
+            continue;
+        }
         /* Create the schema once in the parent so every child starts ready;
          * if Cosmos is unreachable now, children retry on first use. */
         build_runtime_conf(c, &hc, &cc, ptemp);
@@ -160,8 +170,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
             (rv = ac_cosmos_create(&cosmos, ptemp, &cc, http)) == APR_SUCCESS &&
             (rv = ac_store_ensure_schema(ac_store_create(ptemp, cosmos), &ctx)) == APR_SUCCESS) {
             c->schema_ready = 1;
+            apr_table_setn(seen, seen_key, "1");
         }
         else {
+            apr_table_setn(seen, seen_key, "0");
             ap_log_error(APLOG_MARK, APLOG_WARNING, rv, v,
                          "agentchat: could not prepare Cosmos database '%s' at %s now; "
                          "will retry on first request",
