@@ -151,6 +151,23 @@ static json_t *args_value(apr_pool_t *p, const char *text)
     return j ? json_incref(j) : json_string(text ? text : "");
 }
 
+/* A tool result as stored: large ones are cut to a preview so the message and
+ * the run (each holds every result) stay far below Cosmos' 2 MB per document.
+ * The model saw the whole result during the turn. */
+#define STORED_RESULT_MAX (32 * 1024)
+
+static json_t *stored_result(apr_pool_t *p, json_t *result)
+{
+    apr_size_t n;
+    char *text = ac_json_dumpn(p, result ? result : json_null(), &n);
+
+    if (n <= STORED_RESULT_MAX) {
+        return json_incref(result ? result : json_null());
+    }
+    return json_pack("{sbsIss}", "truncated", 1, "bytes", (json_int_t)n, "preview",
+                     ac_utf8_truncate(p, text, STORED_RESULT_MAX / 4));
+}
+
 static json_t *usage_json(const ac_agent_result_t *r)
 {
     if (r->prompt_tokens < 0 && r->completion_tokens < 0) {
@@ -172,10 +189,10 @@ static json_t *build_assistant(apr_pool_t *p, const ac_turn_t *turn, const ac_ag
 
     for (int i = 0; i < r->steps->nelts; i++) {
         const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
-        json_array_append_new(calls,
-                              json_pack("{sssssosOsssI}", "id", s->id, "tool", s->tool, "arguments",
-                                        args_value(p, s->arguments), "result", s->result, "status",
-                                        s->status, "duration_ms", ms(s->duration)));
+        json_array_append_new(calls, json_pack("{sssssososssI}", "id", s->id, "tool", s->tool,
+                                               "arguments", args_value(p, s->arguments), "result",
+                                               stored_result(p, s->result), "status", s->status,
+                                               "duration_ms", ms(s->duration)));
     }
     m = ac_json_own(p, json_pack("{ss ss ss ss ss ss ss sI ss so so ss ss*}", "id", msg_id, "type",
                                  "message", "object", "thread.message", "thread_id",
@@ -196,10 +213,11 @@ static json_t *build_run(apr_pool_t *p, const ac_turn_t *turn, const ac_agent_re
 
     for (int i = 0; i < r->steps->nelts; i++) {
         const ac_step_t *s = &APR_ARRAY_IDX(r->steps, i, ac_step_t);
-        json_t *step = json_pack(
-            "{sssssssosOsssssIsi}", "id", s->id, "type", "tool_call", "tool", s->tool, "arguments",
-            args_value(p, s->arguments), "output", s->result, "status", s->status, "started_at",
-            ac_time_rfc3339(p, s->started_at), "duration_ms", ms(s->duration), "round", s->round);
+        json_t *step = json_pack("{sssssssososssssIsi}", "id", s->id, "type", "tool_call", "tool",
+                                 s->tool, "arguments", args_value(p, s->arguments), "output",
+                                 stored_result(p, s->result), "status", s->status, "started_at",
+                                 ac_time_rfc3339(p, s->started_at), "duration_ms", ms(s->duration),
+                                 "round", s->round);
         if (s->error) {
             json_object_set_new(step, "error", json_string(s->error));
         }

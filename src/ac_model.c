@@ -181,6 +181,7 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
     apr_size_t body_len;
     const char *body = ac_json_dumpn(p, ac_model_body(m, p, req), &body_len);
     apr_status_t rv = APR_EGENERAL;
+    ac_chat_stream_limits_t limits = {0, 1024 * 1024, 0, 0};
 
     memset(out, 0, sizeof(*out));
     out->ttft = -1;
@@ -212,7 +213,8 @@ apr_status_t ac_model_complete(ac_model_t *m, apr_pool_t *p, const ac_model_req_
         apr_interval_time_t hint = -1;
 
         apr_pool_create(&ap, p);
-        a.cs = ac_chat_stream_create(ap, NULL, &relay, &a);
+        /* One answer must fit a Cosmos document (2 MB) with its run alongside. */
+        a.cs = ac_chat_stream_create(ap, &limits, &relay, &a);
         a.user_cb = cb;
         a.user_baton = baton;
         a.start = start;
