@@ -53,6 +53,7 @@ const { startCosmos } = require(path.join(LIB, 'cosmos'));
 const { startHttpd, request, MODULE_SO } = require(path.join(LIB, 'httpd'));
 const { startFakeModel } = require(path.join(LIB, 'fake-model'));
 const { tmpDir, stopAll, delay, groupMembers, pollUntil } = require(path.join(LIB, 'proc'));
+const { sseParser } = require(path.join(LIB, 'sse-client'));
 
 const REPO = path.resolve(__dirname, '..');
 const QUICK = !!process.env.BENCH_QUICK;
@@ -201,34 +202,7 @@ setInterval(tick, intervalMs);
 
 // ---------------------------------------------------------------- SSE client
 
-// Incremental text/event-stream parser (same rules as the integration tests').
-function sseParser(onEvent) {
-    let buf = '';
-    let ev = { event: 'message', data: [] , id: null };
-    return (text) => {
-        buf += text;
-        for (;;) {
-            const i = buf.indexOf('\n');
-            if (i < 0) break;
-            let line = buf.slice(0, i);
-            buf = buf.slice(i + 1);
-            if (line.endsWith('\r')) line = line.slice(0, -1);
-            if (line === '') {
-                if (ev.data.length || ev.event !== 'message') onEvent(ev);
-                ev = { event: 'message', data: [], id: null };
-                continue;
-            }
-            if (line.startsWith(':')) continue;
-            const c = line.indexOf(':');
-            const field = c < 0 ? line : line.slice(0, c);
-            let value = c < 0 ? '' : line.slice(c + 1);
-            if (value.startsWith(' ')) value = value.slice(1);
-            if (field === 'data') ev.data.push(value);
-            else if (field === 'event') ev.event = value;
-            else if (field === 'id') ev.id = value;
-        }
-    };
-}
+// The incremental SSE parser is the integration tests' (tests/integration/lib/sse-client.js).
 
 // POST a streaming request; every event is stamped with the arrival time of
 // the read that completed it.  Resolves (via st.ended) when the response ends
@@ -243,13 +217,13 @@ function openStream(url, body, kind) {
         let d;
         try { d = JSON.parse(ev.data.join('\n')); } catch { d = undefined; }
         if (ev.event === 'metadata') st.metadata = { t: lastT, data: d };
-        else if (ev.event === 'token' || (kind === 'stateless' && ev.event === 'message')) {
+        else if (ev.event === 'token' || (kind === 'stateless' && ev.event === null)) {
             st.tokens.push(lastT);
             st.tokenText.push(d ? (d.content ?? d.text ?? '') : '');
         } else if (ev.event === 'done') st.done = { t: lastT, data: d };
         else if (ev.event === 'error') st.errorEvent = d || { code: 'unparsable' };
         else if (ev.event === 'heartbeat') st.heartbeats++;
-    });
+    }, () => {});
     st.ended = new Promise((resolve) => {
         const finish = (how, err) => {
             if (st.how) return;

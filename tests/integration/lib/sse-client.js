@@ -197,4 +197,4 @@ function why(st, h) {
     return `status ${st.status}; events: ${evs.join(',')}\nended: ${ended}\n--- error_log (${h.url}) ---\n${logTail(h)}`;
 }
 
-module.exports = { openStream, destroyAll, within, textOf, logTail, why, now };
+module.exports = { sseParser, openStream, destroyAll, within, textOf, logTail, why, now };
