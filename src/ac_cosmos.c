@@ -76,11 +76,6 @@ apr_status_t ac_cosmos_create(ac_cosmos_t **cosmos, apr_pool_t *p, const ac_cosm
     return APR_SUCCESS;
 }
 
-const ac_cosmos_conf_t *ac_cosmos_conf(const ac_cosmos_t *cosmos)
-{
-    return &cosmos->conf;
-}
-
 static const char *session_get(ac_cosmos_t *c, apr_pool_t *p, const char *coll)
 {
     const char *tok = NULL;

@@ -46,7 +46,6 @@ int ac_cosmos_http_status_for(apr_status_t rv, const ac_cosmos_res_t *res);
 
 apr_status_t ac_cosmos_create(ac_cosmos_t **cosmos, apr_pool_t *p, const ac_cosmos_conf_t *conf,
                               ac_http_pool_t *http);
-const ac_cosmos_conf_t *ac_cosmos_conf(const ac_cosmos_t *cosmos);
 
 /* Create the database and a container (partition key path) when missing.
  * indexing_policy may be NULL (the service default). */

@@ -86,17 +86,30 @@ static int on_token(void *baton, const char *text, apr_size_t len)
     return s->gone && s->rc->conf->disconnect_abort;
 }
 
-/* Silence is filled with heartbeats, so proxies and browsers keep the stream. */
+/* Silence is filled with heartbeats, so proxies and browsers keep the stream:
+ * an event where ids matter, a comment on the stateless stream (an EventSource
+ * "message" there would be read as text). */
+static void maybe_heartbeat(stream_t *s)
+{
+    if (!s->started || s->gone || s->rc->conf->heartbeat <= 0 ||
+        apr_time_now() - s->last_sent < s->rc->conf->heartbeat) {
+        return;
+    }
+    if (!s->run_id) {
+        s->w->comment(s->w->baton, "heartbeat");
+        s->last_sent = apr_time_now();
+        return;
+    }
+    emit(s, "heartbeat",
+         json_pack("{ssss}", "type", "heartbeat", "timestamp",
+                   ac_time_rfc3339(s->scratch, apr_time_now())));
+}
+
 static int on_tick(void *baton)
 {
     stream_t *s = baton;
 
-    if (s->started && !s->gone && s->rc->conf->heartbeat > 0 &&
-        apr_time_now() - s->last_sent >= s->rc->conf->heartbeat) {
-        emit(s, "heartbeat",
-             json_pack("{ssss}", "type", "heartbeat", "timestamp",
-                       ac_time_rfc3339(s->scratch, apr_time_now())));
-    }
+    maybe_heartbeat(s);
     if (!s->gone && s->started && s->w->client_gone && s->w->client_gone(s->w->baton)) {
         s->gone = 1;
     }
@@ -354,10 +367,7 @@ ac_err_t *ac_stream_run_events(route_ctx_t *rc, const char *thread_id, const cha
             flagged = apr_time_now();
         }
         catch_up(&s, json_object_get(doc, "partial_traces"), ac_json_str(doc, "partial_content"));
-        if (!s.gone && rc->conf->heartbeat > 0 &&
-            apr_time_now() - s.last_sent >= rc->conf->heartbeat) {
-            emit(&s, "heartbeat", json_pack("{ss}", "type", "heartbeat"));
-        }
+        maybe_heartbeat(&s);
         apr_sleep(apr_time_from_msec(FOLLOW_POLL_MS));
         if (s.w->client_gone && s.w->client_gone(s.w->baton)) {
             break;
@@ -389,11 +399,7 @@ static int stateless_token(void *baton, const char *text, apr_size_t len)
 static int stateless_tick(void *baton)
 {
     stream_t *s = baton;
-    if (!s->gone && s->rc->conf->heartbeat > 0 &&
-        apr_time_now() - s->last_sent >= s->rc->conf->heartbeat) {
-        s->w->comment(s->w->baton, "heartbeat");
-        s->last_sent = apr_time_now();
-    }
+    maybe_heartbeat(s);
     return s->gone || (s->w->client_gone && s->w->client_gone(s->w->baton));
 }
 

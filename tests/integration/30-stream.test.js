@@ -35,8 +35,10 @@ const SPREAD_MS = 30;         // (scripted delayMs 40; timers may fire a little 
 // makes one pair of tokens arrive together now and then; buffering in httpd,
 // a filter or HTTP/2 batches systematically (measured over HTTP/1.1 without the FLUSH
 // bucket: every pair batched, each token 150–1450 ms late).  So: at most this
-// many batched pairs per 30-token turn, and one re-measure (incrementalTurn).
-const MAX_BATCHED_PAIRS = 2;
+// many batched pairs per 30-token turn (a few, as a shared box under the full
+// suite's load showed 3–4; buffering batches them all and also fails the
+// latency bounds), and one re-measure (incrementalTurn).
+const MAX_BATCHED_PAIRS = 5;
 
 let cosmos;
 let model;
